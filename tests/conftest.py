@@ -1,0 +1,43 @@
+"""Shared fixtures. Tests run on data the repo ships or generates; ../shared/data is optional."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+def shared_path(*parts: str) -> Path:
+    """A file under ../shared/data, or skip the test with the reason."""
+    path = SHARED_DATA.joinpath(*parts)
+    if not path.exists():
+        pytest.skip(f"{path} is absent (../shared/data sits beside the repo on dev machines and CI)")
+    return path
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """Run the camkit CLI in a fresh process, as a user would."""
+    env = dict(os.environ, PYTHONWARNINGS="default")
+    return subprocess.run(
+        [sys.executable, "-m", "toolkit.cli", *args],
+        capture_output=True, text=True, cwd=cwd or REPO, env=env, timeout=600,
+    )
+
+
+@pytest.fixture(scope="session")
+def tiny_onnx(tmp_path_factory) -> Path:
+    """One exported tiny CSRNet ONNX artifact (random weights), shared by CLI and check tests."""
+    pytest.importorskip("onnxruntime")
+    from toolkit.export import export_artifacts, make_spec, resolve_weights
+
+    out = tmp_path_factory.mktemp("tiny_onnx")
+    spec = make_spec("retouch_csrnet", "tiny", None, "nchw", False)
+    weights = resolve_weights("retouch_csrnet", "tiny", None, True)
+    [manifest] = export_artifacts(spec, weights, ["onnx"], ["fp32"], out, progress=False)
+    return manifest

@@ -1,0 +1,214 @@
+"""Artifact naming, atomic writes and manifest.json: the contract with checks, profilers, demos.
+
+An artifact is ``artifacts/<model_id>/<variant>/<model_id>-<variant>-<precision>[-tags].<suffix>``
+with ``<stem>.<suffix>.manifest.json`` and ``<stem>.sample.npz`` (sample input and torch reference output)
+beside it. Tags appear only for non-default exports: ``nhwc``, ``dyn`` (dynamic height and
+width) or ``HxW`` (a static size other than the variant default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import tempfile
+from contextlib import contextmanager
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+
+from toolkit.errors import CamkitError
+from toolkit.spec import ExportSpec
+
+MANIFEST_SCHEMA = 1
+#: packages whose versions every manifest records (None when not installed)
+VERSIONED_PACKAGES = (
+    "camkit", "torch", "numpy", "onnx", "onnxruntime", "onnxscript", "litert-torch",
+    "ai-edge-litert", "coremltools", "nncf",
+)
+
+
+# ------------------------------------------------------------------------------ atomic files
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temp file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the usual file mode
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_json(path: Path, obj: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(obj, indent=2, sort_keys=False) + "\n").encode())
+
+
+def atomic_replace(src: Path, dst: Path) -> None:
+    """Move a finished file or folder (an .mlpackage is a folder) onto ``dst``.
+
+    A file is renamed over the old one. A folder cannot be renamed over a non-empty folder, so the
+    old one is renamed aside first and deleted only after the new one is in place.
+    """
+    src, dst = Path(src), Path(dst)
+    if src.is_dir() and dst.exists():
+        aside = dst.with_name(f".{dst.name}.old")
+        shutil.rmtree(aside, ignore_errors=True)
+        os.replace(dst, aside)
+        os.replace(src, dst)
+        shutil.rmtree(aside, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+@contextmanager
+def staging_dir(parent: Path) -> Iterator[Path]:
+    """A temp folder beside the final artifacts; removed afterwards whatever happens."""
+    parent = Path(parent)
+    parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".staging-", dir=parent))
+    try:
+        yield tmp
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sha256_path(path: Path) -> str:
+    """sha256 of a file, or of a folder's files (sorted relative paths and contents)."""
+    path = Path(path)
+    h = hashlib.sha256()
+    files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
+    for f in files:
+        if f != path:
+            h.update(str(f.relative_to(path)).encode())
+        with open(f, "rb") as fh:
+            for block in iter(lambda: fh.read(1 << 20), b""):
+                h.update(block)
+    return h.hexdigest()
+
+
+def size_bytes(path: Path) -> int:
+    path = Path(path)
+    if path.is_file():
+        return path.stat().st_size
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+
+
+# ------------------------------------------------------------------------------------- naming
+
+
+def artifact_stem(spec: ExportSpec, precision: str) -> str:
+    return "-".join([spec.model.model_id, spec.variant, precision, *spec.tags()])
+
+
+def artifact_dir(root: Path, spec: ExportSpec) -> Path:
+    return Path(root) / spec.model.model_id / spec.variant
+
+
+def manifest_path(artifact: Path) -> Path:
+    """``<stem>.<suffix>.manifest.json``: the suffix stays in, because the ONNX, LiteRT and Core
+    ML artifacts of one precision share a stem and each needs its own manifest."""
+    artifact = Path(artifact)
+    return artifact.with_name(artifact.name + ".manifest.json")
+
+
+# ----------------------------------------------------------------------------------- manifest
+
+
+def package_versions() -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for name in VERSIONED_PACKAGES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            out[name] = None
+    return out
+
+
+def io_description(spec: ExportSpec) -> dict[str, list[dict[str, Any]]]:
+    def one(t, shape):
+        return {
+            "name": t.name,
+            "shape": list(shape),
+            "dtype": t.dtype,
+            "layout": spec.layout,
+            "value_range": list(t.value_range),
+            "color_space": t.color_space,
+        }
+
+    ins, outs = spec.input_shapes(), spec.output_shapes()
+    return {
+        "inputs": [one(t, ins[t.name]) for t in spec.model.inputs],
+        "outputs": [one(t, outs[t.name]) for t in spec.model.outputs],
+    }
+
+
+def write_sample(path: Path, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
+    """Sample I/O in the artifact's layout: ``in/<name>`` and ``out/<name>`` float32 arrays."""
+    buf = io.BytesIO()
+    arrays = {f"in/{k}": v for k, v in inputs.items()} | {f"out/{k}": v for k, v in outputs.items()}
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def read_sample(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    with np.load(path) as z:
+        ins = {k[3:]: z[k] for k in z.files if k.startswith("in/")}
+        outs = {k[4:]: z[k] for k in z.files if k.startswith("out/")}
+    return ins, outs
+
+
+def read_manifest(path: Path) -> dict[str, Any]:
+    """A manifest.json, checked for the fields every consumer relies on."""
+    path = Path(path)
+    try:
+        manifest = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise CamkitError(f"no manifest at {path}; export one with 'camkit export'") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CamkitError(f"{path} is not valid JSON ({e}); re-export the artifact") from None
+    required = {"schema", "model_id", "variant", "format", "precision", "artifact", "io"}
+    if not isinstance(manifest, dict) or not required <= set(manifest):
+        raise CamkitError(f"{path} is not a camkit manifest; re-export the artifact")
+    if manifest["schema"] != MANIFEST_SCHEMA:
+        raise CamkitError(
+            f"{path} has manifest schema {manifest['schema']}, this camkit reads "
+            f"{MANIFEST_SCHEMA}; re-export with this version"
+        )
+    return manifest
+
+
+def find_manifests(target: Path) -> list[Path]:
+    """Manifests named by ``target``: a manifest file, an artifact, or a folder (searched deep)."""
+    target = Path(target)
+    if not target.exists():
+        raise CamkitError(f"{target} does not exist; pass a manifest.json or an artifacts folder")
+    if target.name.endswith(".manifest.json"):
+        return [target]
+    if target.is_dir() and not target.name.endswith(".mlpackage"):
+        found = sorted(target.rglob("*.manifest.json"))
+        if not found:
+            raise CamkitError(f"no *.manifest.json under {target}; run 'camkit export' first")
+        return found
+    candidate = manifest_path(target)
+    if candidate.exists():
+        return [candidate]
+    raise CamkitError(f"{target} is neither a manifest, an artifact with one, nor a folder")

@@ -1,0 +1,1 @@
+"""Parity (artifact vs torch float), task (vs ground truth), budgets and reports."""

@@ -1,0 +1,42 @@
+"""``camkit check``: parity (+ task) for every manifest under a target, reports, a verdict."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from toolkit import artifacts, registry
+from toolkit.checks.parity import ArtifactCheck, References, check_artifact, spec_from_manifest
+from toolkit.checks.report import write_reports
+from toolkit.checks.task import evaluate_task, load_pairs
+
+
+def run_checks(
+    target: Path,
+    data_dir: Path | None = None,
+    out_dir: Path | None = None,
+    max_images: int | None = None,
+    progress: bool = True,
+    only: list[Path] | None = None,
+) -> tuple[list[ArtifactCheck], dict[str, Path]]:
+    """Check every artifact named by ``target``; write check.json/.junit.xml/.md into out_dir."""
+    from tqdm import tqdm
+
+    manifests = only if only is not None else artifacts.find_manifests(Path(target))
+    references = References()
+    pairs = load_pairs(Path(data_dir)) if data_dir is not None else None
+    results = []
+    bar = tqdm(manifests, desc="check", unit="artifact", disable=None if progress else True, file=sys.stderr)
+    for path in bar:
+        bar.set_postfix_str(path.name.removesuffix(".manifest.json"))
+        result, runner, reference = check_artifact(path, max_images=max_images, references=references)
+        if data_dir is not None and runner is not None and reference is not None:
+            manifest = artifacts.read_manifest(path)
+            spec = spec_from_manifest(manifest)
+            tol = registry.card(spec.model.model_id).tolerance(result.format, result.precision)
+            evaluate_task(result, runner, reference, spec, pairs, Path(data_dir), tol)
+        results.append(result)
+    bar.close()
+    target = Path(target)
+    default_out = target if target.is_dir() and not target.name.endswith(".mlpackage") else target.parent
+    return results, write_reports(results, Path(out_dir) if out_dir else default_out)

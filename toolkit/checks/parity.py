@@ -1,0 +1,253 @@
+"""Parity: does an artifact still compute what the torch float model computes?
+
+For each artifact (found through its manifest) the torch model is rebuilt from the checkpoint the
+manifest names (sha256-checked) and both run on the calibration set's sample photos; PSNR, SSIM
+and max-abs error of the raw outputs are compared with the card.yaml budget for that format x
+precision. Where the runtime cannot run on this platform (Core ML off macOS) the artifact is
+verified statically instead (I/O names, shapes, precision, op histogram) and labelled so.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from toolkit import artifacts, registry
+from toolkit._quiet import quiet
+from toolkit.checks.metrics import max_abs, psnr_db, ssim
+from toolkit.conversion._common import torch_runner
+from toolkit.errors import CamkitError
+from toolkit.export import Weights, build_model
+from toolkit.quantization.calibration import calibration_set, feeds_for
+from toolkit.data.io import read_image
+from toolkit.spec import ExportSpec, Tolerance
+
+
+@dataclass
+class SampleResult:
+    image: str
+    height: int
+    width: int
+    psnr_db: float
+    ssim: float
+    max_abs: float
+
+
+@dataclass
+class ArtifactCheck:
+    """Everything ``camkit check`` found out about one artifact."""
+
+    manifest: str
+    model_id: str
+    variant: str
+    format: str
+    precision: str
+    layout: str
+    #: "runtime" (ran and compared) or "static" (spec, I/O and ops verified; could not run here)
+    mode: str
+    reference: str
+    budget: dict[str, float]
+    samples: list[SampleResult] = field(default_factory=list)
+    task: dict[str, Any] | None = None
+    static: dict[str, Any] | None = None
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    @property
+    def worst_psnr_db(self) -> float | None:
+        return min((s.psnr_db for s in self.samples), default=None)
+
+    @property
+    def worst_ssim(self) -> float | None:
+        return min((s.ssim for s in self.samples), default=None)
+
+    @property
+    def worst_max_abs(self) -> float | None:
+        return max((s.max_abs for s in self.samples), default=None)
+
+    def to_json(self) -> dict[str, Any]:
+        out = asdict(self)
+        out.update(
+            passed=self.passed,
+            worst_psnr_db=_finite(self.worst_psnr_db),
+            worst_ssim=self.worst_ssim,
+            worst_max_abs=self.worst_max_abs,
+        )
+        out["samples"] = [dict(asdict(s), psnr_db=_finite(s.psnr_db)) for s in self.samples]
+        return out
+
+
+def _finite(value: float | None) -> float | str | None:
+    """JSON has no infinity: identical outputs are written as the string 'inf'."""
+    return "inf" if value is not None and np.isinf(value) else value
+
+
+def spec_from_manifest(manifest: dict[str, Any]) -> ExportSpec:
+    model = registry.model_spec(manifest["model_id"])
+    variant = registry.check_variant(manifest["model_id"], manifest["variant"])
+    shape = manifest["io"]["inputs"][0]["shape"]
+    h, w = (shape[1], shape[2]) if manifest["layout"] == "nhwc" else (shape[2], shape[3])
+    return ExportSpec(model, variant, h, w, manifest["layout"])
+
+
+def weights_from_manifest(manifest: dict[str, Any]) -> Weights | None:
+    """The weights the artifact was exported from, or None when the checkpoint is gone/changed."""
+    ckpt = manifest["checkpoint"]
+    if ckpt["random_weights"]:
+        return Weights(None, ckpt["seed"])
+    path = Path(ckpt["path"])
+    if not path.is_file() or artifacts.sha256_path(path) != ckpt["sha256"]:
+        return None
+    return Weights(path)
+
+
+def check_sizes(spec: ExportSpec) -> list[tuple[int, int]]:
+    """Static artifacts run at their size; dynamic ones at the default and an off-default size."""
+    if not spec.dynamic:
+        return [(spec.height, spec.width)]
+    h, w = spec.sample_size
+    m = spec.model.size_multiple
+    other = (max(m, (h * 2 // 3) // m * m), max(m, (w * 3 // 5) // m * m))
+    return [(h, w), other]
+
+
+class References:
+    """Torch float outputs, computed once per (weights, variant, layout, input bytes).
+
+    Checking six artifacts of one model at 1080p would otherwise rerun the same torch forward
+    six times per photo.
+    """
+
+    def __init__(self) -> None:
+        self._models: dict[tuple, Any] = {}
+        self._outputs: dict[tuple, dict[str, np.ndarray]] = {}
+
+    def get(self, spec: ExportSpec, weights: Weights):
+        key = (spec.model.model_id, spec.variant, spec.layout, weights.checkpoint, weights.random_seed)
+        if key not in self._models:
+            self._models[key] = torch_runner(
+                build_model(spec.model.model_id, spec.variant, weights), spec
+            )
+        run = self._models[key]
+
+        def cached(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+            digest = hashlib.sha1()
+            for name in sorted(feeds):
+                digest.update(name.encode())
+                digest.update(np.ascontiguousarray(feeds[name]).tobytes())
+                digest.update(str(feeds[name].shape).encode())
+            out_key = (*key, digest.hexdigest())
+            if out_key not in self._outputs:
+                self._outputs[out_key] = run(feeds)
+            return self._outputs[out_key]
+
+        return cached
+
+
+def check_artifact(
+    manifest_file: Path,
+    tolerance: Tolerance | None = None,
+    max_images: int | None = None,
+    references: References | None = None,
+) -> tuple[ArtifactCheck, Any, Any]:
+    """Parity of one artifact. Returns (result, runner or None, torch reference callable or None)."""
+    manifest = artifacts.read_manifest(manifest_file)
+    fmt = registry.format_module(manifest["format"])
+    spec = spec_from_manifest(manifest)
+    tolerance = tolerance or registry.card(spec.model.model_id).tolerance(
+        manifest["format"], manifest["precision"]
+    )
+    path = Path(manifest_file).parent / manifest["artifact"]["file"]
+    result = ArtifactCheck(
+        manifest=str(manifest_file),
+        model_id=spec.model.model_id,
+        variant=spec.variant,
+        format=manifest["format"],
+        precision=manifest["precision"],
+        layout=spec.layout,
+        mode="runtime",
+        reference="torch float model rebuilt from the checkpoint",
+        budget=asdict(tolerance),
+    )
+    if not path.exists():
+        result.problems.append(f"artifact {path.name} is missing")
+        return result, None, None
+    if artifacts.sha256_path(path) != manifest["artifact"]["sha256"]:
+        result.problems.append(f"{path.name} changed since export (sha256 differs from manifest)")
+
+    registry.require_format(manifest["format"])
+    if hasattr(fmt, "can_run") and not fmt.can_run():
+        result.mode = "static"
+        result.reference = "none: this runtime cannot run on this platform"
+        with quiet():
+            result.static = fmt.inspect(path)
+            result.problems += fmt.verify(path, spec, manifest["precision"])
+        return result, None, None
+
+    weights = weights_from_manifest(manifest)
+    try:
+        with quiet():
+            runner = fmt.load(path)
+    except CamkitError as e:  # a corrupt artifact fails its own check, not the whole run
+        result.problems.append(str(e))
+        return result, None, None
+    if weights is None:
+        # The checkpoint moved or changed: compare with the torch output stored at export time.
+        result.reference = "torch output stored in the manifest's sample (checkpoint not found)"
+        inputs, outputs = artifacts.read_sample(path.parent / manifest["sample"]["file"])
+        _compare(result, runner, lambda feeds: outputs, [(manifest["sample"]["source_image"], inputs)], spec)
+        _apply_budget(result, tolerance)
+        return result, runner, None
+
+    reference = (references or References()).get(spec, weights)
+    images = calibration_set(spec.model.calibration_set)[:max_images]
+    samples = []
+    for size in check_sizes(spec):
+        for p in images:
+            samples.append((p.name, feeds_for(read_image(p, spec.model.inputs[0].channels), spec, size)))
+    _compare(result, runner, reference, samples, spec)
+    _apply_budget(result, tolerance)
+    return result, runner, reference
+
+
+def _compare(result: ArtifactCheck, runner, reference, samples, spec: ExportSpec) -> None:
+    out_name = spec.model.outputs[0].name
+    for image_name, feeds in samples:
+        try:
+            got = runner(feeds)[out_name]
+        except CamkitError:
+            raise
+        except Exception as e:
+            result.problems.append(f"{image_name}: runtime failed: {str(e).splitlines()[0]}")
+            continue
+        want = reference(feeds)[out_name]
+        if got.shape != want.shape:
+            result.problems.append(f"{image_name}: output shape {got.shape}, expected {want.shape}")
+            continue
+        if not np.isfinite(got).all():
+            result.problems.append(f"{image_name}: output has NaN or Inf")
+            continue
+        h, w = (got.shape[1], got.shape[2]) if spec.layout == "nhwc" else got.shape[2:]
+        a = got if spec.layout == "nchw" else got.transpose(0, 3, 1, 2)
+        b = want if spec.layout == "nchw" else want.transpose(0, 3, 1, 2)
+        result.samples.append(
+            SampleResult(image_name, int(h), int(w), psnr_db(a, b), ssim(a, b), max_abs(a, b))
+        )
+
+
+def _apply_budget(result: ArtifactCheck, tol: Tolerance) -> None:
+    if result.samples and result.worst_psnr_db < tol.psnr_db_min:
+        result.problems.append(
+            f"PSNR vs torch {result.worst_psnr_db:.2f} dB < budget {tol.psnr_db_min:g} dB"
+        )
+    if result.samples and result.worst_ssim < tol.ssim_min:
+        result.problems.append(f"SSIM vs torch {result.worst_ssim:.5f} < budget {tol.ssim_min:g}")
+    if not result.samples and not result.problems:
+        result.problems.append("no sample could be compared")

@@ -1,0 +1,83 @@
+"""``camkit check`` outputs: check.json, check.junit.xml (one testcase per artifact), check.md."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from xml.etree import ElementTree as ET
+
+from toolkit.artifacts import atomic_write_bytes, atomic_write_json
+from toolkit.checks.parity import ArtifactCheck
+
+
+def _fmt(value, digits: int = 2) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float) and math.isinf(value):
+        return "inf"
+    return f"{value:.{digits}f}"
+
+
+def write_reports(results: list[ArtifactCheck], out_dir: Path) -> dict[str, Path]:
+    out_dir = Path(out_dir)
+    paths = {
+        "json": out_dir / "check.json",
+        "junit": out_dir / "check.junit.xml",
+        "markdown": out_dir / "check.md",
+    }
+    atomic_write_json(
+        paths["json"],
+        {"passed": all(r.passed for r in results), "artifacts": [r.to_json() for r in results]},
+    )
+    atomic_write_bytes(paths["junit"], junit_xml(results))
+    atomic_write_bytes(paths["markdown"], markdown(results).encode())
+    return paths
+
+
+def junit_xml(results: list[ArtifactCheck]) -> bytes:
+    failures = sum(not r.passed for r in results)
+    suite = ET.Element(
+        "testsuite", name="camkit.check", tests=str(len(results)), failures=str(failures)
+    )
+    for r in results:
+        case = ET.SubElement(
+            suite,
+            "testcase",
+            classname=f"{r.model_id}.{r.variant}",
+            name=f"{r.format}-{r.precision}-{r.layout}",
+        )
+        ET.SubElement(case, "system-out").text = json.dumps(r.to_json(), default=str)
+        if r.problems:
+            failure = ET.SubElement(case, "failure", message=r.problems[0])
+            failure.text = "\n".join(r.problems)
+    return ET.tostring(suite, encoding="utf-8", xml_declaration=True)
+
+
+def markdown(results: list[ArtifactCheck]) -> str:
+    lines = [
+        "# camkit check",
+        "",
+        f"**{'PASS' if all(r.passed for r in results) else 'FAIL'}**: "
+        f"{sum(r.passed for r in results)} of {len(results)} artifacts within budget.",
+        "",
+        "| model | variant | format | precision | layout | mode | PSNR vs float (dB) | budget | "
+        "SSIM | max abs | task drop (dB) | result |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in results:
+        drop = r.task["drop_db"] if r.task else None
+        lines.append(
+            f"| {r.model_id} | {r.variant} | {r.format} | {r.precision} | {r.layout} | {r.mode} | "
+            f"{_fmt(r.worst_psnr_db)} | ≥ {r.budget['psnr_db_min']:g} | {_fmt(r.worst_ssim, 5)} | "
+            f"{_fmt(r.worst_max_abs, 6)} | {_fmt(drop, 3)} | "
+            f"{'pass' if r.passed else 'FAIL: ' + '; '.join(r.problems)} |"
+        )
+    static = [r for r in results if r.mode == "static"]
+    if static:
+        lines += [
+            "",
+            "*static*: the runtime cannot run on this platform (Core ML prediction needs macOS), so "
+            "only the spec, I/O names and shapes, precision and op histogram were verified.",
+        ]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,236 @@
+"""camkit: train a camera-pipeline model, export it to phone formats, prove the artifacts.
+
+Every subcommand validates names against the registry (unknown -> nearest suggestion), prints
+one-line errors without traceback (exit 2), and keeps converter noise out of the output.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from toolkit import __version__
+from toolkit._quiet import quiet_environment
+from toolkit.errors import CamkitError
+
+EPILOG = """\
+typical flow:
+  camkit list                                   what models, variants, formats, precisions exist
+  camkit train recipes/retouch_csrnet/tiny.yaml train (torchrun --nproc-per-node N for DDP)
+  camkit export retouch_csrnet --format onnx,litert --precision fp32,fp16
+  camkit check artifacts/                       parity vs torch; exit 1 on a broken budget
+  camkit demo                                   all of the above on the shipped checkpoint
+
+Set CAMKIT_VERBOSE=1 to see converter logs. Docs: README.md.
+"""
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="camkit",
+        description="Ship camera-pipeline neural networks to phones: train, export to ONNX, "
+        "LiteRT and Core ML, and gate CI on PSNR/SSIM parity.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"camkit {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    sub.add_parser("list", help="models, variants, formats and precisions from the registry")
+
+    p = sub.add_parser(
+        "export",
+        help="export a model to ONNX / LiteRT / Core ML, then check parity",
+        description="Export MODEL to each --format x --precision. Artifacts land in "
+        "OUT/<model>/<variant>/<model>-<variant>-<precision>[-tags].<suffix> with a "
+        "manifest.json beside each; parity checks run afterwards unless --no-check.",
+    )
+    p.add_argument("model", help="model id (see 'camkit list')")
+    p.add_argument("--variant", help="variant (default: the model's default variant)")
+    p.add_argument("--checkpoint", type=Path, help="camkit .safetensors checkpoint "
+                   "(default: the checkpoint the repo ships for the variant)")
+    p.add_argument("--random-weights", action="store_true",
+                   help="export seeded random weights (tests only; recorded in the manifest)")
+    p.add_argument("--size", help="static input size HEIGHTxWIDTH (default: the variant's)")
+    p.add_argument("--dynamic", action="store_true",
+                   help="dynamic height and width (ONNX, Core ML; LiteRT where supported)")
+    p.add_argument("--format", default=None,
+                   help="comma list of formats (default: every format whose extra is installed)")
+    p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16 (default fp32)")
+    p.add_argument("--nhwc", action="store_true",
+                   help="channel-last I/O (what Android bitmaps and iOS pixel buffers give)")
+    p.add_argument("--out", type=Path, default=Path("artifacts"), help="artifact root")
+    p.add_argument("--no-check", action="store_true", help="skip the parity checks")
+
+    p = sub.add_parser(
+        "check",
+        help="parity (and task quality) of exported artifacts; non-zero exit on a broken budget",
+        description="Run each artifact against the torch float model on the calibration photos "
+        "(PSNR, SSIM, max-abs error) and compare with the budgets in the model's card.yaml. "
+        "With --data PAIRED_DIR (input/ and target/ of matching names) also report task "
+        "PSNR/SSIM vs ground truth and the drop against the float model. Writes check.json, "
+        "check.junit.xml and check.md. Exit 1 when any budget is broken.",
+    )
+    p.add_argument("target", type=Path, help="a manifest.json, an artifact, or a folder of them")
+    p.add_argument("--data", type=Path, help="paired folder for the task check")
+    p.add_argument("--out", type=Path, help="where the reports go (default: beside the target)")
+    p.add_argument("--max-images", type=int, help="use only the first N sample photos")
+
+    p = sub.add_parser(
+        "train",
+        help="train from a recipe YAML (runs DDP under torchrun)",
+        description="Train with recipes/<model>/<variant>.yaml. Under torchrun the same command "
+        "trains data-parallel: torchrun --nproc-per-node 2 -m toolkit.cli train CONFIG.",
+    )
+    p.add_argument("config", type=Path, help="recipe YAML, e.g. recipes/retouch_csrnet/paper.yaml")
+    p.add_argument("--resume", action="store_true", help="continue from the run dir's last state")
+    p.add_argument("--max-steps", type=int, help="override the recipe's step count")
+    p.add_argument("--run-dir", type=Path, help="override the recipe's run directory")
+
+    p = sub.add_parser(
+        "import-weights",
+        help="convert an official checkpoint (.pth, read weights-only) to camkit safetensors",
+    )
+    p.add_argument("model", help="model id")
+    p.add_argument("source", type=Path, help="official checkpoint file")
+    p.add_argument("--variant", help="variant the weights belong to (default: the model's default)")
+    p.add_argument("--out", type=Path, required=True, help="output folder")
+
+    p = sub.add_parser(
+        "demo",
+        help="shipped checkpoint -> every format and precision -> checks -> report.html",
+    )
+    p.add_argument("--model", default="retouch_csrnet", help="model id (default retouch_csrnet)")
+    p.add_argument("--variant", help="variant (default: the model's default)")
+    p.add_argument("--size", help="static export size HEIGHTxWIDTH (default: the variant's)")
+    p.add_argument("--checkpoint", type=Path,
+                   help="use this checkpoint instead of the one the repo ships")
+    p.add_argument("--out", type=Path, default=Path("demo_out"), help="output folder")
+    return parser
+
+
+def cmd_list(args) -> int:
+    from toolkit import registry
+    from toolkit.checkpoints import shipped_checkpoint
+    from toolkit.spec import PRECISIONS
+
+    print("models:")
+    for model_id in registry.model_ids():
+        spec = registry.model_spec(model_id)
+        mod = registry.model_module(model_id)
+        print(f"  {model_id}  ({spec.task}; {spec.title})")
+        for variant in spec.variants:
+            params = sum(p.numel() for p in mod.build(variant).parameters())
+            h, w = spec.default_size[variant]
+            default = " [default]" if variant == spec.default_variant else ""
+            ckpt = "checkpoint shipped" if shipped_checkpoint(model_id, variant) else "no checkpoint"
+            print(f"    {variant:<8} {params:>12,} params  {h}x{w}  {ckpt}{default}")
+    print("formats:")
+    for name in registry.format_names():
+        mod = registry.format_module(name)
+        state = "installed" if registry.format_available(name) else f"pip install 'camkit[{mod.extra}]'"
+        print(f"  {name:<8} .{mod.suffix:<10} {','.join(mod.precisions):<12} {state}")
+    print("precisions:")
+    for pid, text in PRECISIONS.items():
+        print(f"  {pid:<6} {text}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from toolkit import registry
+    from toolkit.export import export_artifacts, make_spec, parse_size, resolve_weights
+
+    model_id = args.model
+    registry.model_module(model_id)
+    variant = registry.check_variant(model_id, args.variant)
+    if args.format:
+        formats = _csv(args.format)
+        for f in formats:
+            registry.format_module(f)
+    else:
+        formats = [f for f in registry.format_names() if registry.format_available(f)]
+        if not formats:
+            raise CamkitError("no export format is installed; pip install 'camkit[onnx]'")
+    precisions = _csv(args.precision)
+    size = parse_size(args.size) if args.size else None
+    spec = make_spec(model_id, variant, size, "nhwc" if args.nhwc else "nchw", args.dynamic)
+    weights = resolve_weights(model_id, variant, args.checkpoint, args.random_weights)
+    manifests = export_artifacts(spec, weights, formats, precisions, args.out)
+    for m in manifests:
+        print(f"wrote {m.parent / m.name.removesuffix('.manifest.json')}")
+    if args.no_check:
+        return 0
+    return _run_checks(manifests[0].parent, None, None, None, only=manifests)
+
+
+def _run_checks(target, data, out, max_images, only=None) -> int:
+    from toolkit.checks.gate import run_checks
+    from toolkit.checks.report import markdown
+
+    results, paths = run_checks(target, data, out, max_images, only=only)
+    print(markdown(results), end="")
+    print(f"reports: {paths['json']}, {paths['junit']}, {paths['markdown']}")
+    return 0 if all(r.passed for r in results) else 1
+
+
+def cmd_check(args) -> int:
+    return _run_checks(args.target, args.data, args.out, args.max_images)
+
+
+def cmd_train(args) -> int:
+    from toolkit.training import run_recipe
+
+    checkpoint = run_recipe(
+        args.config, resume=args.resume, max_steps=args.max_steps, run_dir=args.run_dir
+    )
+    if checkpoint is not None:
+        print(f"checkpoint: {checkpoint}")
+    return 0
+
+
+def cmd_import_weights(args) -> int:
+    from toolkit.checkpoints import import_weights
+
+    out = import_weights(args.model, args.source, args.out, args.variant)
+    print(f"wrote {out}")
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from toolkit.demo import run_demo
+
+    report = run_demo(args.model, args.variant, args.size, args.out, args.checkpoint)
+    print(f"report: {report}")
+    return 0
+
+
+COMMANDS = {
+    "list": cmd_list,
+    "export": cmd_export,
+    "check": cmd_check,
+    "train": cmd_train,
+    "import-weights": cmd_import_weights,
+    "demo": cmd_demo,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    quiet_environment()
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except CamkitError as e:
+        print(f"camkit: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("camkit: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Image IO, datasets (paired, unpaired, masks) and synthetic degradations."""

@@ -1,0 +1,121 @@
+"""Reading and writing photos as float32 arrays in [0, 1], with one-line errors for bad files.
+
+Arrays are HWC (height, width, channels) float32 here; models take NCHW tensors, converters may
+take NHWC: ``to_layout`` does the batch/layout step in one place.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.errors import CamkitError
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+_GREY_MODES = ("L", "1", "LA", "I", "I;16", "F")
+
+
+def list_images(folder: Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CamkitError(f"{folder} is not a folder of images")
+    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+
+
+def read_image(path: Path, channels: int = 3) -> np.ndarray:
+    """HWC float32 in [0, 1]. ``channels`` 3 (RGB) or 1 (grey: masks, edges)."""
+    from PIL import Image, UnidentifiedImageError
+
+    path = Path(path)
+    try:
+        with Image.open(path) as im:
+            im.load()
+            if channels == 1:
+                arr = np.asarray(im.convert("L"), dtype=np.float32)[..., None]
+            elif im.mode in _GREY_MODES:
+                raise CamkitError(
+                    f"{path} has 1 channel (mode {im.mode}), the model wants {channels} (RGB); "
+                    f"convert it to RGB first"
+                )
+            else:
+                arr = np.asarray(im.convert("RGB"), dtype=np.float32)
+    except FileNotFoundError:
+        raise CamkitError(f"image {path} does not exist") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
+        raise CamkitError(f"cannot read {path} as an image ({e}); is it corrupt or truncated?") from None
+    return arr / 255.0
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    return (np.clip(image, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+
+
+def write_image(path: Path, image: np.ndarray) -> None:
+    """Write an HWC [0, 1] array as PNG/JPEG (by suffix), atomically."""
+    from PIL import Image
+
+    from toolkit.artifacts import atomic_write_bytes
+
+    path = Path(path)
+    arr = to_uint8(image)
+    if arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    buf = io.BytesIO()
+    fmt = "JPEG" if path.suffix.lower() in (".jpg", ".jpeg") else "PNG"
+    Image.fromarray(arr).save(buf, format=fmt, quality=92)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def resize_cover(image: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Scale so the image covers height x width, then centre-crop: no distortion, no padding."""
+    from PIL import Image
+
+    h, w = image.shape[:2]
+    scale = max(height / h, width / w)
+    nh, nw = max(height, round(h * scale)), max(width, round(w * scale))
+    pil = Image.fromarray(to_uint8(image) if image.shape[-1] == 3 else to_uint8(image)[..., 0])
+    arr = np.asarray(pil.resize((nw, nh), Image.BICUBIC), dtype=np.float32) / 255.0
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    top, left = (nh - height) // 2, (nw - width) // 2
+    return arr[top : top + height, left : left + width]
+
+
+def to_layout(image_hwc: np.ndarray, layout: str) -> np.ndarray:
+    """HWC image -> batch-1 array in ``layout`` (nchw or nhwc), float32, contiguous."""
+    batched = image_hwc[None] if layout == "nhwc" else image_hwc.transpose(2, 0, 1)[None]
+    return np.ascontiguousarray(batched, dtype=np.float32)
+
+
+def from_layout(batch: np.ndarray, layout: str) -> np.ndarray:
+    """Batch-1 array in ``layout`` -> HWC image."""
+    return batch[0] if layout == "nhwc" else batch[0].transpose(1, 2, 0)
+
+
+def paired_files(root: Path) -> list[tuple[Path, Path]]:
+    """(input, target) pairs of a paired folder: ``root/input/NAME`` and ``root/target/NAME``.
+
+    Names match by stem, so ``input/a.png`` pairs with ``target/a.jpg`` (FiveK-style exports
+    often change the suffix).
+    """
+    root = Path(root)
+    inputs, targets = root / "input", root / "target"
+    if not inputs.is_dir() or not targets.is_dir():
+        raise CamkitError(f"{root} is not a paired folder: it needs input/ and target/ subfolders")
+    by_stem = {p.stem: p for p in list_images(targets)}
+    pairs, unmatched = [], []
+    for p in list_images(inputs):
+        if p.stem in by_stem:
+            pairs.append((p, by_stem[p.stem]))
+        else:
+            unmatched.append(p.name)
+    if unmatched:
+        raise CamkitError(
+            f"{len(unmatched)} file(s) in {inputs} have no target of the same name "
+            f"(first: {unmatched[0]}); fix the names or remove them"
+        )
+    if not pairs:
+        raise CamkitError(f"{inputs} holds no images")
+    return pairs

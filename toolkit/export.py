@@ -1,0 +1,193 @@
+"""``camkit export``: checkpoint -> prepared module -> one artifact per format x precision.
+
+Each artifact is written in a staging folder and moved into place only when it is complete, with
+its manifest.json and the sample I/O beside it, so a failed or interrupted export never leaves a
+half-written file where a good one was.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from toolkit import artifacts, registry
+from toolkit._quiet import quiet
+from toolkit.checkpoints import checkpoint_info, shipped_checkpoint
+from toolkit.conversion._common import prepare_for_export, torch_runner
+from toolkit.errors import CamkitError
+from toolkit.quantization.calibration import sample_feeds
+from toolkit.spec import PRECISIONS, ExportSpec
+
+#: seed for --random-weights, recorded in the manifest so checks can rebuild the same model
+RANDOM_WEIGHTS_SEED = 0
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where a model's weights come from: a checkpoint file, or seeded random init (tests)."""
+
+    checkpoint: Path | None
+    random_seed: int | None = None
+
+    def describe(self) -> dict:
+        if self.checkpoint is None:
+            return {"path": None, "sha256": None, "random_weights": True, "seed": self.random_seed}
+        info = checkpoint_info(self.checkpoint)
+        return {
+            "path": str(self.checkpoint.resolve()),
+            "sha256": info.pop("sha256"),
+            "random_weights": False,
+            "info": info,
+        }
+
+
+def resolve_weights(model_id: str, variant: str, checkpoint: Path | None, random: bool) -> Weights:
+    """The checkpoint to export: given, shipped, or random (only when asked for explicitly)."""
+    if checkpoint is not None and random:
+        raise CamkitError("pass either --checkpoint or --random-weights, not both")
+    if random:
+        return Weights(None, RANDOM_WEIGHTS_SEED)
+    if checkpoint is not None:
+        if not Path(checkpoint).is_file():
+            raise CamkitError(f"checkpoint {checkpoint} does not exist")
+        return Weights(Path(checkpoint))
+    shipped = shipped_checkpoint(model_id, variant)
+    if shipped is None:
+        raise CamkitError(
+            f"no checkpoint ships for {model_id}/{variant}; pass --checkpoint CKPT.safetensors "
+            f"(train one with 'camkit train recipes/{model_id}/{variant}.yaml'), or "
+            f"--random-weights for tests"
+        )
+    return Weights(shipped)
+
+
+def build_model(model_id: str, variant: str, weights: Weights) -> nn.Module:
+    mod = registry.model_module(model_id)
+    if weights.checkpoint is None:
+        torch.manual_seed(weights.random_seed)
+        return mod.build(variant)
+    return mod.build(variant, weights.checkpoint)
+
+
+def parse_size(text: str) -> tuple[int, int]:
+    """'HxW' -> (H, W)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise CamkitError(f"--size wants HEIGHTxWIDTH such as 1080x1920, got '{text}'") from None
+    if h < 16 or w < 16:
+        raise CamkitError(f"--size {text} is too small; use at least 16x16")
+    return h, w
+
+
+def make_spec(
+    model_id: str, variant: str, size: tuple[int, int] | None, layout: str, dynamic: bool
+) -> ExportSpec:
+    model = registry.model_spec(model_id)
+    if dynamic and size is not None:
+        raise CamkitError("--dynamic exports any size; drop --size (or drop --dynamic)")
+    height, width = (None, None) if dynamic else (size or model.default_size[variant])
+    m = model.size_multiple
+    if height is not None and (height % m or width % m):
+        raise CamkitError(f"{model_id} needs height and width divisible by {m}, got {height}x{width}")
+    return ExportSpec(model, variant, height, width, layout)
+
+
+def export_artifacts(
+    spec: ExportSpec,
+    weights: Weights,
+    formats: list[str],
+    precisions: list[str],
+    out_root: Path,
+    progress: bool = True,
+) -> list[Path]:
+    """Export every format x precision; returns the manifest paths, in order."""
+    from tqdm import tqdm
+
+    jobs = [(f, p) for f in formats for p in precisions]
+    for fmt, precision in jobs:  # validate everything before any slow work starts
+        registry.require_format(fmt)
+        registry.check_precision(fmt, precision)
+
+    model = build_model(spec.model.model_id, spec.variant, weights)
+    weights_desc = weights.describe()
+    prepared = prepare_for_export(model, spec)
+    name, feeds = sample_feeds(spec, count=1)[0]
+    reference = torch_runner(model, spec)(feeds)
+
+    out_dir = artifacts.artifact_dir(out_root, spec)
+    group_stem = "-".join([spec.model.model_id, spec.variant, *spec.tags()])
+    sample_path = out_dir / f"{group_stem}.sample.npz"
+    artifacts.write_sample(sample_path, feeds, reference)
+    sample_desc = {
+        "file": sample_path.name,
+        "sha256": artifacts.sha256_path(sample_path),
+        "source_image": name,
+    }
+
+    manifests = []
+    bar = tqdm(jobs, desc="export", unit="artifact", disable=None if progress else True, file=sys.stderr)
+    for fmt, precision in bar:
+        bar.set_postfix_str(f"{fmt} {precision}")
+        manifests.append(
+            _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc)
+        )
+    bar.close()
+    return manifests
+
+
+def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc) -> Path:
+    module = registry.format_module(fmt)
+    stem = artifacts.artifact_stem(spec, precision)
+    final = out_dir / f"{stem}.{module.suffix}"
+    started = time.perf_counter()
+    with artifacts.staging_dir(out_dir) as staging:
+        try:
+            with quiet() as log:
+                produced = module.export(prepared, spec, precision, staging, None)
+        except CamkitError:
+            raise
+        except Exception as e:  # a converter crash: one line, and where to see the full log
+            detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+            raise CamkitError(
+                f"{fmt} {precision} export failed: {detail} (rerun with CAMKIT_VERBOSE=1 for the "
+                f"converter log; {len(log.text.splitlines())} lines were hidden)"
+            ) from None
+        export_s = time.perf_counter() - started
+        artifacts.atomic_replace(produced, final)
+    manifest = {
+        "schema": artifacts.MANIFEST_SCHEMA,
+        "model_id": spec.model.model_id,
+        "variant": spec.variant,
+        "format": fmt,
+        "precision": precision,
+        "precision_scheme": {
+            "id": precision,
+            "description": PRECISIONS[precision],
+            "calibration": None,
+            "float_layers": "all" if precision in ("fp32", "fp16") else None,
+        },
+        "layout": spec.layout,
+        "dynamic": spec.dynamic,
+        "io": artifacts.io_description(spec),
+        "artifact": {
+            "file": final.name,
+            "sha256": artifacts.sha256_path(final),
+            "size_bytes": artifacts.size_bytes(final),
+            "export_s": round(export_s, 2),
+        },
+        "checkpoint": weights_desc,
+        "sample": sample_desc,
+        "versions": artifacts.package_versions(),
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": sys.argv,
+    }
+    path = artifacts.manifest_path(final)
+    artifacts.atomic_write_json(path, manifest)
+    return path

@@ -1,0 +1,109 @@
+"""CSRNet: Conditional Sequential Modulation for efficient global image retouching.
+
+He, Liu, Qiao, Dong. "Conditional Sequential Modulation for Efficient Global Image Retouching",
+ECCV 2020. A base network of three 1x1 convolutions (a per-pixel MLP, so it can only express
+global, position-independent colour and tone operations), modulated channel by channel by a
+condition network that pools the whole image into one vector (GFM: global feature modulation).
+
+Parameter names follow the authors' release so ``camkit import-weights`` loads it key for key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from toolkit.checkpoints import load_weights
+from toolkit.models._blocks import GlobalFeatureModulation, global_mean
+from toolkit.spec import ModelSpec, TensorSpec
+
+# ------------------------------------------------------------------------------------- blocks
+
+
+class ConditionNet(nn.Module):
+    """Three stride-2 convs (7x7, 3x3, 3x3) on the whole image, then a global mean."""
+
+    def __init__(self, in_nc: int, cond_nf: int) -> None:
+        super().__init__()
+        self.pad = nn.ZeroPad2d(1)
+        self.conv1 = nn.Conv2d(in_nc, cond_nf, 7, stride=2, padding=0)
+        self.conv2 = nn.Conv2d(cond_nf, cond_nf, 3, stride=2, padding=0)
+        self.conv3 = nn.Conv2d(cond_nf, cond_nf, 3, stride=2, padding=0)
+        self.act = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.act(self.conv1(self.pad(x)))
+        x = self.act(self.conv2(self.pad(x)))
+        x = self.act(self.conv3(self.pad(x)))
+        return global_mean(x)
+
+
+# -------------------------------------------------------------------------------------- model
+
+
+class CSRNet(nn.Module):
+    """Base network (1x1 convs) with a GFM after each conv, driven by the condition vector."""
+
+    def __init__(self, in_nc: int = 3, out_nc: int = 3, base_nf: int = 64, cond_nf: int = 32):
+        super().__init__()
+        self.cond_net = ConditionNet(in_nc, cond_nf)
+        self.cond_scale1 = nn.Linear(cond_nf, base_nf)
+        self.cond_scale2 = nn.Linear(cond_nf, base_nf)
+        self.cond_scale3 = nn.Linear(cond_nf, out_nc)
+        self.cond_shift1 = nn.Linear(cond_nf, base_nf)
+        self.cond_shift2 = nn.Linear(cond_nf, base_nf)
+        self.cond_shift3 = nn.Linear(cond_nf, out_nc)
+        self.conv1 = nn.Conv2d(in_nc, base_nf, 1)
+        self.conv2 = nn.Conv2d(base_nf, base_nf, 1)
+        self.conv3 = nn.Conv2d(base_nf, out_nc, 1)
+        self.act = nn.ReLU()
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        cond = self.cond_net(image)
+        gfm = GlobalFeatureModulation.apply
+        x = self.act(gfm(self.conv1(image), self.cond_scale1(cond), self.cond_shift1(cond)))
+        x = self.act(gfm(self.conv2(x), self.cond_scale2(cond), self.cond_shift2(cond)))
+        # Unbounded, as in the paper: callers clip to [0, 1] when they write pixels, so parity
+        # checks see every difference, also outside the displayable range.
+        return gfm(self.conv3(x), self.cond_scale3(cond), self.cond_shift3(cond))
+
+
+# ------------------------------------------------------------------------------------ variants
+
+VARIANTS: dict[str, dict[str, int]] = {
+    # ECCV 2020, section 4: base_nf 64, cond_nf 32 -> 36,489 parameters.
+    "paper": {"base_nf": 64, "cond_nf": 32},
+    # for tests: same graph, 8 channels everywhere.
+    "tiny": {"base_nf": 8, "cond_nf": 8},
+}
+
+SPEC = ModelSpec(
+    model_id="retouch_csrnet",
+    task="global photo retouching",
+    title="CSRNet (conditional sequential modulation)",
+    paper="He et al., Conditional Sequential Modulation for Efficient Global Image Retouching, "
+    "ECCV 2020",
+    inputs=(TensorSpec("image", 3, description="sRGB photo to retouch"),),
+    outputs=(TensorSpec("retouched", 3, description="retouched sRGB photo"),),
+    variants=tuple(VARIANTS),
+    default_variant="paper",
+    default_size={"paper": (1080, 1920), "tiny": (64, 64)},
+)
+
+
+def build(variant: str, checkpoint: str | Path | None = None) -> CSRNet:
+    """CSRNet of the given variant; weights from ``checkpoint`` (safetensors) when given."""
+    net = CSRNet(**VARIANTS[variant])
+    if checkpoint is not None:
+        load_weights(net, checkpoint, SPEC.model_id, variant)
+    return net
+
+
+def import_state_dict(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Map the authors' release (``codes/models/archs/CSRNet_arch.py``) onto this module.
+
+    The names already match; DataParallel checkpoints carry a ``module.`` prefix, dropped here.
+    """
+    return {k.removeprefix("module."): v for k, v in raw.items()}

@@ -1,0 +1,1 @@
+"""Host runners, device runners (adb, macOS), static op report; one JSON schema for results."""

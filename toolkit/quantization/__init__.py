@@ -1,0 +1,1 @@
+"""Calibration sets, NNCF post-training quantization, accuracy-aware fallback."""

@@ -1,0 +1,64 @@
+"""Calibration sets: ``calibration/<set>/manifest.json`` (file, sha256, source, licence) + images.
+
+The same images feed INT8 calibration, the sample I/O stored with each artifact, the parity
+checks and the demo. Every file is checked against its sha256 so a swapped or damaged image is
+caught before it silently changes a calibration or a budget.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+
+from toolkit.data.io import read_image, resize_cover, to_layout
+from toolkit.errors import CamkitError, unknown
+from toolkit.spec import ExportSpec
+
+#: calibration/ at the repository root (camkit runs from a clone or an editable install)
+CALIBRATION_ROOT = Path(__file__).resolve().parents[2] / "calibration"
+
+
+def set_names() -> list[str]:
+    if not CALIBRATION_ROOT.is_dir():
+        return []
+    return sorted(p.name for p in CALIBRATION_ROOT.iterdir() if (p / "manifest.json").exists())
+
+
+def calibration_set(name: str) -> list[Path]:
+    """The image paths of a calibration set, each verified against its manifest sha256."""
+    if name not in set_names():
+        if not CALIBRATION_ROOT.is_dir():
+            raise CamkitError(
+                f"no calibration/ folder at {CALIBRATION_ROOT}; run camkit from a clone of the repo"
+            )
+        raise unknown("calibration set", name, set_names())
+    folder = CALIBRATION_ROOT / name
+    manifest = json.loads((folder / "manifest.json").read_text())
+    paths = []
+    for entry in manifest["files"]:
+        path = folder / entry["file"]
+        if not path.is_file():
+            raise CamkitError(f"calibration image {path} is missing; restore it with git checkout")
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if digest != entry["sha256"]:
+            raise CamkitError(f"calibration image {path} does not match its sha256 in manifest.json")
+        paths.append(path)
+    return paths
+
+
+def feeds_for(image_hwc: np.ndarray, spec: ExportSpec, size: tuple[int, int] | None = None) -> dict:
+    """Model inputs for one photo: resized (cover + centre crop) to ``size`` or the sample size."""
+    height, width = size or spec.sample_size
+    if len(spec.model.inputs) != 1:
+        raise CamkitError(f"{spec.model.model_id} takes several inputs; give it a paired data set")
+    tensor = spec.model.inputs[0]
+    return {tensor.name: to_layout(resize_cover(image_hwc, height, width), spec.layout)}
+
+
+def sample_feeds(spec: ExportSpec, count: int | None = None) -> list[tuple[str, dict]]:
+    """(image name, feeds) for the spec's calibration set, at the spec's sample size."""
+    paths = calibration_set(spec.model.calibration_set)[:count]
+    return [(p.name, feeds_for(read_image(p, spec.model.inputs[0].channels), spec)) for p in paths]

@@ -1,0 +1,107 @@
+"""The contract every model, converter, check and demo reads: frozen dataclasses, no logic.
+
+A ``ModelSpec`` lives in each ``toolkit/models/<id>/model.py``.  An ``ExportSpec`` pins a
+ModelSpec to one variant, one input size (or a dynamic one) and one memory layout; converters,
+manifests and checks read shapes from it and nobody re-types a shape.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+#: Precision ids. Never a bare "int8": the id says what is quantized.
+PRECISIONS: dict[str, str] = {
+    "fp32": "float32 weights and activations",
+    "fp16": "float16 weights and activations (I/O stays float32)",
+    "w8a8": "int8 weights (per-channel, symmetric) and int8 activations (per-tensor, calibrated)",
+    "w8a16": "int8 weights (per-channel, symmetric), float16 activations",
+    "w8": "int8 weights only (per-channel, symmetric), float activations",
+}
+
+LAYOUTS = ("nchw", "nhwc")
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    """One image tensor at a model boundary. Shapes are NCHW inside torch."""
+
+    name: str
+    channels: int
+    value_range: tuple[float, float] = (0.0, 1.0)
+    color_space: str = "srgb"
+    dtype: str = "float32"
+    description: str = ""
+
+    def shape(self, height: int | None, width: int | None, layout: str = "nchw") -> tuple:
+        """Shape with batch 1; ``None`` marks a dynamic dimension."""
+        if layout == "nhwc":
+            return (1, height, width, self.channels)
+        return (1, self.channels, height, width)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """What a model promises at its boundary, and how it is built and calibrated."""
+
+    model_id: str
+    task: str
+    title: str
+    paper: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    variants: tuple[str, ...]
+    default_variant: str
+    #: static export size per variant, (height, width)
+    default_size: dict[str, tuple[int, int]] = field(default_factory=dict)
+    #: input height and width must be a multiple of this (1 = any size)
+    size_multiple: int = 1
+    calibration_set: str = "photos_pd"
+
+
+@dataclass(frozen=True)
+class ExportSpec:
+    """A ModelSpec pinned to one variant, size and layout: what one artifact implements."""
+
+    model: ModelSpec
+    variant: str
+    height: int | None
+    width: int | None
+    layout: str = "nchw"
+
+    @property
+    def dynamic(self) -> bool:
+        return self.height is None
+
+    @property
+    def sample_size(self) -> tuple[int, int]:
+        """Size used for sample I/O: the static size, or the variant default when dynamic."""
+        if self.height is None or self.width is None:
+            return self.model.default_size[self.variant]
+        return (self.height, self.width)
+
+    def input_shapes(self) -> dict[str, tuple]:
+        return {t.name: t.shape(self.height, self.width, self.layout) for t in self.model.inputs}
+
+    def output_shapes(self) -> dict[str, tuple]:
+        return {t.name: t.shape(self.height, self.width, self.layout) for t in self.model.outputs}
+
+    def tags(self) -> list[str]:
+        """Name tags that tell artifacts of one variant and precision apart."""
+        tags = []
+        if self.layout == "nhwc":
+            tags.append("nhwc")
+        if self.dynamic:
+            tags.append("dyn")
+        elif (self.height, self.width) != self.model.default_size[self.variant]:
+            tags.append(f"{self.height}x{self.width}")
+        return tags
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """A budget for one format x precision, read from card.yaml."""
+
+    psnr_db_min: float
+    ssim_min: float
+    #: largest allowed task-PSNR drop (float model minus artifact, dB) against ground truth
+    task_drop_db_max: float
