@@ -59,6 +59,7 @@ def test_nhwc_io(tmp_path, fmt):
     assert result.passed, result.problems
 
 
+# LiteRT refuses dynamic sizes for strided convs (tests/test_litert.py says why).
 @pytest.mark.parametrize("fmt", ["onnx", "coreml"])
 def test_dynamic_size(tmp_path, fmt):
     manifest = _export(tmp_path, "retouch_csrnet", fmt, "fp32", dynamic=True)

@@ -23,20 +23,24 @@ from toolkit.spec import ModelSpec, TensorSpec
 
 
 class ConditionNet(nn.Module):
-    """Three stride-2 convs (7x7, 3x3, 3x3) on the whole image, then a global mean."""
+    """Three stride-2 convs (7x7, 3x3, 3x3) on the whole image, then a global mean.
+
+    The authors zero-pad with ``nn.ZeroPad2d(1)`` before unpadded convs; ``padding=1`` in the
+    conv is the same arithmetic with the same state-dict keys, and litert-torch 0.10 converts it
+    with dynamic height and width (its ``constant_pad_nd`` lowering cannot).
+    """
 
     def __init__(self, in_nc: int, cond_nf: int) -> None:
         super().__init__()
-        self.pad = nn.ZeroPad2d(1)
-        self.conv1 = nn.Conv2d(in_nc, cond_nf, 7, stride=2, padding=0)
-        self.conv2 = nn.Conv2d(cond_nf, cond_nf, 3, stride=2, padding=0)
-        self.conv3 = nn.Conv2d(cond_nf, cond_nf, 3, stride=2, padding=0)
+        self.conv1 = nn.Conv2d(in_nc, cond_nf, 7, stride=2, padding=1)
+        self.conv2 = nn.Conv2d(cond_nf, cond_nf, 3, stride=2, padding=1)
+        self.conv3 = nn.Conv2d(cond_nf, cond_nf, 3, stride=2, padding=1)
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.act(self.conv1(self.pad(x)))
-        x = self.act(self.conv2(self.pad(x)))
-        x = self.act(self.conv3(self.pad(x)))
+        x = self.act(self.conv1(x))
+        x = self.act(self.conv2(x))
+        x = self.act(self.conv3(x))
         return global_mean(x)
 
 

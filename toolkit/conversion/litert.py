@@ -1,0 +1,340 @@
+"""LiteRT (.tflite): litert-torch exporter (torch.export based), ai-edge-litert interpreter runner.
+
+Names: the .tflite has one signature (``serving_default``) whose input and output names are the
+spec's tensor names. litert-torch 0.10 names signature inputs after the keys of
+``sample_kwargs`` (``sample_args`` would give ``args_0``) and outputs after the keys of a dict the
+module returns (otherwise ``output_0``): ``Signature.flat_arg_names`` in
+litert_torch/_convert/signature.py and ``_get_output_names`` in litert_converter.py. ``_NamedIO``
+gives it both.
+
+fp16 is the standard TFLite float16 model: the weights of convolutions and fully-connected layers
+stored as float16, each behind a DEQUANTIZE op; biases, activations and I/O stay float32. GPU
+delegates then compute in float16; XNNPACK on CPU computes in float32 from the rounded weights.
+litert-torch 0.10 has no fp16 switch for ordinary modules; ``quant_config=full_fp16_recipe()``
+(litert_torch.generative.quantize.quant_recipes; generative API, but its layer regex is ``.*``)
+runs ai-edge-quantizer's ``float_casting`` algorithm on the converted model, which is exactly that
+rewrite (litert_torch/quantize/translate_recipe.py,
+ai_edge_quantizer/algorithms/nonlinear_quantize/float_casting.py). Casting the torch module to
+half instead would emit float16 ops, which TFLite's CPU kernels mostly lack.
+
+Dynamic height/width: torch.export's symbolic sizes go in, but litert-torch 0.10 lowers some ops
+through its JAX bridge, which cannot take unknown sizes (``aten.constant_pad_nd`` fails with
+"Dimension size after padding is not at least 0"), so models with explicit padding layers must be
+exported at a static size; ``export`` says so in one line. Convolutions that pad themselves
+(``nn.Conv2d(padding=...)``) convert, and the runner then resizes inputs to the fed size.
+
+Strided convolutions with dynamic height/width convert but compute wrong pixels at some sizes:
+tiny CSRNet exported dynamically matched torch at 64x64, 48x80 and 70x70 (> 150 dB) but gave
+46.9 dB at 42x38, 52.8 dB at 65x65 and 59.9 dB at 66x66, while static exports at those sizes are
+exact (> 150 dB). ``export`` therefore refuses dynamic sizes for modules with a stride > 1
+conv rather than ship an artifact that is right only at some resolutions.
+"""
+
+from __future__ import annotations
+
+import inspect as _inspect
+import os
+import re
+import traceback
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from toolkit._quiet import quiet
+from toolkit.conversion._common import Calibration, dynamic_hw, example_inputs
+from toolkit.errors import CamkitError
+from toolkit.spec import ExportSpec
+
+name = "litert"
+suffix = "tflite"
+precisions = ("fp32", "fp16")
+extra = "litert"
+requires = ("litert_torch", "ai_edge_litert")
+
+#: the one signature every camkit .tflite carries (litert-torch's default name)
+SIGNATURE = "serving_default"
+#: interpreter threads for the host runner
+NUM_THREADS = 2
+#: the flatbuffer file identifier of .tflite files (bytes 4..8)
+_TFLITE_ID = b"TFL3"
+
+
+class _NamedIO(nn.Module):
+    """Keyword inputs and a dict output named after the spec, so the signature carries them.
+
+    ``forward`` takes ``**feeds``, but torch.export (2.13, non-strict) cannot match
+    ``dynamic_shapes`` to a ``**kwargs`` parameter ("Must provide a tree_name when there might be a
+    mismatch"), so ``wrap`` builds a subclass whose ``forward`` advertises keyword-only parameters
+    with the spec's names; torch.export binds inputs (and ``dynamic_hw`` reads them) by that
+    signature.
+    """
+
+    def __init__(self, inner: nn.Module, input_names: list[str], output_names: list[str]) -> None:
+        super().__init__()
+        self.inner = inner
+        self.input_names = list(input_names)
+        self.output_names = list(output_names)
+
+    def forward(self, **feeds: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.inner(*(feeds[n] for n in self.input_names))
+        outs = out if isinstance(out, (tuple, list)) else (out,)
+        return dict(zip(self.output_names, outs))
+
+    @classmethod
+    def wrap(cls, inner: nn.Module, spec: ExportSpec) -> _NamedIO:
+        input_names = [t.name for t in spec.model.inputs]
+        output_names = [t.name for t in spec.model.outputs]
+        params = [_inspect.Parameter("self", _inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        params += [_inspect.Parameter(n, _inspect.Parameter.KEYWORD_ONLY) for n in input_names]
+
+        def forward(self, **feeds):
+            return cls.forward(self, **feeds)
+
+        forward.__signature__ = _inspect.Signature(params)
+        named = type(cls.__name__, (cls,), {"forward": forward})
+        return named(inner, input_names, output_names).eval()
+
+
+def _first_line(text: str) -> str:
+    """The first line of a message that says something (not a traceback frame or marker)."""
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith(("Traceback", "File ", "^", "~", "WARNING", "I0000")):
+            return line
+    return ""
+
+
+# ------------------------------------------------------------------------------------- export
+
+
+def export(
+    module: nn.Module, spec: ExportSpec, precision: str, out_dir: Path, calib: Calibration
+) -> Path:
+    if precision not in precisions:
+        raise CamkitError(
+            f"LiteRT export has no precision '{precision}'; choose from: {', '.join(precisions)}"
+        )
+    if spec.dynamic and _has_strided_conv(module):
+        raise CamkitError(
+            "LiteRT with dynamic height/width computes wrong pixels at some sizes for strided "
+            "convolutions (litert-torch 0.10); export a static --size per resolution, or use "
+            "ONNX / Core ML for --dynamic"
+        )
+    named = _NamedIO.wrap(module, spec)
+    sample = dict(zip(named.input_names, example_inputs(spec)))
+    path = Path(out_dir) / f"model.{suffix}"
+    failure = None
+    # quiet() covers the imports too: litert-torch pulls in torchao, jax and absl, which warn.
+    with quiet() as log:
+        try:
+            import litert_torch
+            from litert_torch.generative.quantize import quant_recipes
+
+            edge_model = litert_torch.convert(
+                named,
+                sample_kwargs=sample,
+                dynamic_shapes=dynamic_hw(named, spec),
+                quant_config=quant_recipes.full_fp16_recipe() if precision == "fp16" else None,
+            )
+            edge_model.export(str(path))
+            if spec.dynamic:
+                _mark_dynamic_outputs(path, spec)
+        except Exception as e:  # torch.export, MLIR lowering, the quantizer: each its own types
+            failure = e
+    if failure is not None:
+        if os.environ.get("CAMKIT_VERBOSE"):  # the log went to the terminal; add the traceback
+            traceback.print_exception(failure)
+        raise _conversion_error(failure, log.text, spec) from None
+    return path
+
+
+def _has_strided_conv(module: nn.Module) -> bool:
+    return any(
+        isinstance(m, nn.Conv2d) and tuple(m.stride) != (1, 1) for m in module.modules()
+    )
+
+
+def _conversion_error(failure: Exception, log_text: str, spec: ExportSpec) -> CamkitError:
+    """One line: the op that failed (torch.fx names it), the first line of the reason, the fix."""
+    what = _first_line(str(failure)) or _first_line(log_text) or type(failure).__name__
+    if len(what) > 100:
+        what = what[:97] + "..."
+    node = re.search(r"While executing %(\w+)", str(failure))
+    where = f" at {node.group(1)}" if node else ""
+    if spec.dynamic:
+        return CamkitError(
+            f"litert-torch cannot convert this model with dynamic height/width{where} ({what}); "
+            "LiteRT export needs a static --size (CAMKIT_VERBOSE=1 shows the converter log)"
+        )
+    return CamkitError(
+        f"LiteRT conversion failed{where}: {what} (CAMKIT_VERBOSE=1 shows the converter log)"
+    )
+
+
+def _mark_dynamic_outputs(path: Path, spec: ExportSpec) -> None:
+    """Write the spec's dynamic output dims (-1) into the signature outputs' shape_signature.
+
+    litert-torch 0.10 keeps dynamic sizes on the inputs only: every other tensor, outputs included,
+    is written with its sample-size shape and no shape_signature, so the file would claim a fixed
+    output size. The interpreter recomputes shapes after resizing the inputs either way; this only
+    makes the file say what it does (apps and ``inspect`` read it).
+    """
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(path))
+    sig = model.signatureDefs[0]
+    subgraph = model.subgraphs[sig.subgraphIndex]
+    wanted = spec.output_shapes()
+    for item in sig.outputs:
+        tensor = subgraph.tensors[item.tensorIndex]
+        shape = wanted[_text(item.name)]
+        tensor.shapeSignature = [-1 if d is None else int(d) for d in shape]
+    flatbuffer_utils.write_model(model, str(path))
+
+
+# ------------------------------------------------------------------------------------ inspect
+
+
+def _text(value) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _model_bytes(path: Path) -> bytes:
+    """The file's bytes; CamkitError if it is missing or not a .tflite flatbuffer."""
+    path = Path(path)
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise CamkitError(f"cannot read LiteRT model {path}: {e.strerror}") from None
+    if data[4:8] != _TFLITE_ID:
+        raise CamkitError(f"{path} is not a LiteRT (.tflite) model; export it again")
+    return data
+
+
+def inspect(path: Path) -> dict:
+    """Static view of a .tflite: signature I/O shapes (None = dynamic) and an op histogram.
+
+    Reads the flatbuffer lazily (no interpreter, no delegate, weights untouched).
+    """
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools.flatbuffer_utils import get_builtin_code_from_operator_code
+
+    path = Path(path)
+    data = _model_bytes(path)
+    builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+
+    def shape_of(tensor) -> list:
+        if not tensor.ShapeLength():
+            return []
+        static = tensor.ShapeSignatureIsNone()
+        dims = tensor.ShapeAsNumpy() if static else tensor.ShapeSignatureAsNumpy()
+        return [None if int(d) < 0 else int(d) for d in np.atleast_1d(dims)]
+
+    try:
+        model = schema.Model.GetRootAs(data, 0)
+        if model.SignatureDefsLength():
+            sig = model.SignatureDefs(0)
+            graph = model.Subgraphs(sig.SubgraphIndex())
+            io = [
+                {_text(m.Name()): shape_of(graph.Tensors(m.TensorIndex())) for m in maps}
+                for maps in (
+                    [sig.Inputs(i) for i in range(sig.InputsLength())],
+                    [sig.Outputs(i) for i in range(sig.OutputsLength())],
+                )
+            ]
+        else:  # not written by litert-torch: the main subgraph's tensors by their names
+            graph = model.Subgraphs(0)
+            io = [
+                {_text(graph.Tensors(i).Name()): shape_of(graph.Tensors(i)) for i in indices}
+                for indices in (graph.InputsAsNumpy(), graph.OutputsAsNumpy())
+            ]
+        ops: Counter[str] = Counter()
+        for g in range(model.SubgraphsLength()):
+            graph = model.Subgraphs(g)
+            for k in range(graph.OperatorsLength()):
+                code = model.OperatorCodes(graph.Operators(k).OpcodeIndex())
+                builtin = get_builtin_code_from_operator_code(code)
+                if builtin == schema.BuiltinOperator.CUSTOM:
+                    ops[_text(code.CustomCode() or b"CUSTOM")] += 1
+                else:
+                    ops[builtin_names.get(builtin, f"BUILTIN_{builtin}")] += 1
+    except Exception:  # flatbuffers raises struct/index errors on damaged files
+        message = f"{path} is a damaged or truncated LiteRT model; export it again"
+        raise CamkitError(message) from None
+    return {"inputs": io[0], "outputs": io[1], "ops": dict(sorted(ops.items()))}
+
+
+# ------------------------------------------------------------------------------------- runner
+
+
+class LiteRTRunner:
+    """Runs the model's signature on the ai-edge-litert interpreter (XNNPACK on CPU).
+
+    The signature runner resizes the input tensors to each call's shapes before it allocates, so
+    a model exported with dynamic height/width runs at the size it is fed.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        _model_bytes(self.path)  # one-line errors for missing and foreign files
+        failure = None
+        with quiet():
+            try:
+                from ai_edge_litert.interpreter import Interpreter
+
+                self.interpreter = Interpreter(model_path=str(self.path), num_threads=NUM_THREADS)
+                signatures = self.interpreter.get_signature_list()
+                key = SIGNATURE if SIGNATURE in signatures else next(iter(signatures))
+                self.runner = self.interpreter.get_signature_runner(key)
+            except Exception as e:  # the interpreter raises ValueError/RuntimeError with C++ text
+                failure = e
+        if failure is not None:
+            why = _first_line(str(failure)) or type(failure).__name__
+            raise CamkitError(f"LiteRT cannot load {self.path}: {why}") from None
+        self.input_names = tuple(signatures[key]["inputs"])
+        self.output_names = tuple(signatures[key]["outputs"])
+        #: per input, the exported shape with -1 for dynamic dims
+        self.input_shapes = {
+            k: tuple(int(d) for d in v["shape_signature"])
+            for k, v in self.runner.get_input_details().items()
+        }
+        self._warm = False
+
+    def __call__(self, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if set(feeds) != set(self.input_names):
+            raise CamkitError(
+                f"LiteRT model takes inputs {', '.join(self.input_names)}; got {', '.join(feeds)}"
+            )
+        arrays = {k: np.ascontiguousarray(v, np.float32) for k, v in feeds.items()}
+        for k, array in arrays.items():
+            # The interpreter would resize a static input too and may then compute garbage.
+            want = self.input_shapes[k]
+            if len(want) != array.ndim or any(w not in (-1, a) for w, a in zip(want, array.shape)):
+                shown = tuple("?" if w < 0 else w for w in want)
+                raise CamkitError(
+                    f"{self.path.name} takes '{k}' of shape {shown}; got {tuple(array.shape)} "
+                    "(export a dynamic model or one at this size)"
+                )
+        failure = None
+        # XNNPACK is applied on the first allocation and then logs "Created ... delegate" from
+        # C++; that cannot happen at load for dynamic models (no sizes yet), so the first call
+        # runs inside quiet().
+        with quiet(enabled=not self._warm):
+            try:
+                outs = self.runner(**arrays)
+            except (RuntimeError, ValueError) as e:
+                failure = e
+        if failure is not None:
+            shapes = ", ".join(f"{k} {tuple(v.shape)}" for k, v in arrays.items())
+            raise CamkitError(
+                f"LiteRT cannot run {self.path.name} on {shapes}: {_first_line(str(failure))}"
+            ) from None
+        self._warm = True
+        return {k: outs[k] for k in self.output_names}
+
+
+def load(path: Path) -> LiteRTRunner:
+    return LiteRTRunner(Path(path))
