@@ -22,6 +22,8 @@ from toolkit.quantization.calibration import calibration_set, feeds_for
 
 FLOAT_PRECISIONS = ("fp32", "fp16")
 PHOTOS_IN_REPORT = 3
+#: photos per parity check in the demo (``camkit check`` uses the whole calibration set)
+CHECK_IMAGES = 3
 DIFF_GAIN = 20.0
 
 
@@ -47,7 +49,9 @@ def run_demo(
     for fmt in formats:
         precisions = [p for p in registry.format_module(fmt).precisions if p in FLOAT_PRECISIONS]
         manifests += export_artifacts(spec, weights, [fmt], precisions, art_root)
-    results, report_paths = run_checks(art_root, out_dir=out_dir, only=manifests)
+    results, report_paths = run_checks(
+        art_root, out_dir=out_dir, max_images=CHECK_IMAGES, only=manifests
+    )
 
     images = calibration_set(spec.model.calibration_set)
     feeds = feeds_for(read_image(images[0]), spec)

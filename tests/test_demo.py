@@ -1,0 +1,26 @@
+"""The demo end to end on a tiny checkpoint: artifacts, checks, a self-contained report."""
+
+from __future__ import annotations
+
+import re
+
+from toolkit import registry
+from toolkit.checkpoints import save_checkpoint
+from toolkit.demo import run_demo
+from toolkit.models.retouch_csrnet.model import build
+
+
+def test_demo_writes_a_self_contained_report(tmp_path):
+    ckpt = tmp_path / "tiny.safetensors"
+    save_checkpoint(ckpt, build("tiny").state_dict(), "retouch_csrnet", "tiny", {"steps": 0})
+    report = run_demo("retouch_csrnet", "tiny", None, tmp_path / "demo", ckpt)
+    html = report.read_text()
+    installed = [f for f in registry.format_names() if registry.format_available(f)]
+    for fmt in installed:
+        for precision in registry.format_module(fmt).precisions:
+            assert re.search(rf"<td class=l>{fmt}</td><td class=l>{precision}</td>", html)
+    assert html.count("data:image/jpeg;base64,") >= 3 * 2  # before and after per photo
+    assert "<svg" in html  # PSNR vs latency plot
+    assert "camkit export retouch_csrnet" in html  # commands to reproduce
+    assert not re.search(r'src="(?!data:)', html), "report must not reference external files"
+    assert (tmp_path / "demo" / "check.junit.xml").exists()
