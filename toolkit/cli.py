@@ -7,6 +7,7 @@ one-line errors without traceback (exit 2), and keeps converter noise out of the
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -188,7 +189,7 @@ def cmd_train(args) -> int:
     checkpoint = run_recipe(
         args.config, resume=args.resume, max_steps=args.max_steps, run_dir=args.run_dir
     )
-    if checkpoint is not None:
+    if checkpoint is not None and os.environ.get("RANK", "0") == "0":  # once under torchrun
         print(f"checkpoint: {checkpoint}")
     return 0
 

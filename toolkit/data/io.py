@@ -98,24 +98,35 @@ def paired_files(root: Path) -> list[tuple[Path, Path]]:
     """(input, target) pairs of a paired folder: ``root/input/NAME`` and ``root/target/NAME``.
 
     Names match by stem, so ``input/a.png`` pairs with ``target/a.jpg`` (FiveK-style exports
-    often change the suffix).
+    often change the suffix). Every file must have its partner.
     """
     root = Path(root)
     inputs, targets = root / "input", root / "target"
     if not inputs.is_dir() or not targets.is_dir():
         raise CamkitError(f"{root} is not a paired folder: it needs input/ and target/ subfolders")
-    by_stem = {p.stem: p for p in list_images(targets)}
-    pairs, unmatched = [], []
-    for p in list_images(inputs):
-        if p.stem in by_stem:
-            pairs.append((p, by_stem[p.stem]))
-        else:
-            unmatched.append(p.name)
-    if unmatched:
+    by_stem_in, by_stem_out = _by_stem(list_images(inputs)), _by_stem(list_images(targets))
+    only_in = sorted(set(by_stem_in) - set(by_stem_out))
+    only_out = sorted(set(by_stem_out) - set(by_stem_in))
+    if only_in or only_out:
         raise CamkitError(
-            f"{len(unmatched)} file(s) in {inputs} have no target of the same name "
-            f"(first: {unmatched[0]}); fix the names or remove them"
+            f"{root}: input/ and target/ must hold the same names; only in input/: "
+            f"{_few(only_in)}; only in target/: {_few(only_out)}"
         )
-    if not pairs:
-        raise CamkitError(f"{inputs} holds no images")
-    return pairs
+    if not by_stem_in:
+        raise CamkitError(f"{inputs} holds no images (.png, .jpg, ...)")
+    return [(by_stem_in[stem], by_stem_out[stem]) for stem in sorted(by_stem_in)]
+
+
+def _by_stem(files: list[Path]) -> dict[str, Path]:
+    out: dict[str, Path] = {}
+    for path in files:
+        if path.stem in out:
+            raise CamkitError(f"{path.parent} holds both {out[path.stem].name} and {path.name}")
+        out[path.stem] = path
+    return out
+
+
+def _few(names: list[str]) -> str:
+    if not names:
+        return "none"
+    return ", ".join(names[:3]) + (f" (+{len(names) - 3} more)" if len(names) > 3 else "")

@@ -1,0 +1,82 @@
+"""``camkit train CONFIG.yaml``: run the training recipe a YAML belongs to.
+
+A recipe is a folder ``<root>/recipes/<model_id>/`` holding ``train.py`` and one YAML per variant.
+The toolkit never imports ``recipes`` statically (a pip-installed camkit has no recipes): this
+module loads the ``train.py`` beside the YAML by file path, with ``<root>`` on ``sys.path`` so the
+recipe can import the shared engine (``recipes._common``). A ``train.py`` that is a symlink is
+followed, so a YAML can sit in any folder beside a link to a recipe's ``train.py``. ``train.py``
+must define ``run(config_path, *, root, resume, max_steps, run_dir) -> Path``.
+
+Relative paths inside the YAML (data folders, run_dir) resolve against ``<root>``; ``run_dir``
+given here resolves against the working directory, as any command-line path.
+
+Under torchrun the same call trains on every process with DDP (see recipes/_common/distributed.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from toolkit.errors import CamkitError
+
+RECIPE_FILE = "train.py"
+
+
+def run_recipe(
+    config_path: Path, *, resume: bool = False, max_steps: int | None = None,
+    run_dir: Path | None = None,
+) -> Path:
+    """Train the run ``config_path`` describes; returns the path of the final checkpoint.
+
+    ``resume``: continue from the run dir's saved state (an error when there is none; without it,
+    a run dir that already holds a run is an error). ``max_steps``: train to this step count
+    instead of the YAML's ``train.steps``. ``run_dir``: write there instead of the YAML's run_dir.
+    """
+    config_path = Path(config_path)
+    if not config_path.is_file():
+        raise CamkitError(f"config {config_path} does not exist; pass a recipe YAML such as "
+                          f"recipes/retouch_csrnet/tiny.yaml")
+    if config_path.suffix not in (".yaml", ".yml"):
+        raise CamkitError(f"{config_path} is not a YAML recipe (.yaml)")
+    if max_steps is not None and max_steps < 1:
+        raise CamkitError(f"--max-steps must be at least 1, got {max_steps}")
+    module, root = load_recipe(config_path)
+    return module.run(config_path, root=root, resume=resume, max_steps=max_steps,
+                      run_dir=None if run_dir is None else Path(run_dir))
+
+
+def load_recipe(config_path: Path) -> tuple[ModuleType, Path]:
+    """(the ``train.py`` module beside ``config_path``, the root that holds ``recipes/``)."""
+    beside = Path(config_path).parent / RECIPE_FILE
+    if not beside.is_file():
+        raise CamkitError(
+            f"no {RECIPE_FILE} beside {config_path}; a recipe YAML lives in "
+            f"recipes/<model_id>/ next to its {RECIPE_FILE}"
+        )
+    script = beside.resolve()
+    recipes_dir = script.parent.parent
+    if recipes_dir.name != "recipes" or not (recipes_dir / "__init__.py").is_file():
+        raise CamkitError(f"{script} is not inside a recipes/<model_id>/ folder of a camkit checkout")
+    root = recipes_dir.parent
+    if str(root) not in sys.path:
+        sys.path.insert(0, str(root))
+    name = f"_camkit_recipe_{script.parent.name}"
+    if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(script):
+        module = sys.modules[name]
+    else:
+        spec = importlib.util.spec_from_file_location(name, script)
+        if spec is None or spec.loader is None:
+            raise CamkitError(f"cannot load {script} as Python")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module  # dataclasses resolve annotations through sys.modules
+        try:
+            spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[name]
+            raise
+    if not callable(getattr(module, "run", None)):
+        raise CamkitError(f"{script} defines no run(config_path, *, root, resume, max_steps, run_dir)")
+    return module, root
