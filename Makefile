@@ -11,7 +11,8 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q --upgrade pip
 	# torch first, exactly 2.13.0 (the CPU build), so no other requirement can pull a CUDA build
 	$(BIN)/python -m pip install -q torch==2.13.0
-	$(BIN)/python -m pip install -q -e '.[all,dev]'
+	# (PYTHONWARNINGS: setuptools' editable-install notice is not ours to act on)
+	PYTHONWARNINGS=ignore $(BIN)/python -m pip install -q -e '.[all,dev]'
 	@touch $(STAMP)
 
 demo: $(STAMP)

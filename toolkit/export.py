@@ -7,6 +7,7 @@ half-written file where a good one was.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from torch import nn
 from toolkit import artifacts, registry
 from toolkit._quiet import quiet
 from toolkit.checkpoints import checkpoint_info, shipped_checkpoint
-from toolkit.conversion._common import prepare_for_export, torch_runner
+from toolkit.conversion._common import SCHEME_FILE, prepare_for_export, torch_runner
 from toolkit.errors import CamkitError
 from toolkit.quantization.calibration import sample_feeds
 from toolkit.spec import PRECISIONS, ExportSpec
@@ -160,6 +161,8 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_de
                 f"converter log; {len(log.text.splitlines())} lines were hidden)"
             ) from None
         export_s = time.perf_counter() - started
+        scheme_file = staging / SCHEME_FILE
+        scheme = json.loads(scheme_file.read_text()) if scheme_file.exists() else {}
         artifacts.atomic_replace(produced, final)
     manifest = {
         "schema": artifacts.MANIFEST_SCHEMA,
@@ -172,6 +175,7 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_de
             "description": PRECISIONS[precision],
             "calibration": None,
             "float_layers": "all" if precision in ("fp32", "fp16") else None,
+            **scheme,
         },
         "layout": spec.layout,
         "dynamic": spec.dynamic,

@@ -30,7 +30,7 @@ class Row:
     file: str
 
 
-def image_uri(image_hwc: np.ndarray, max_width: int = 480) -> str:
+def image_uri(image_hwc: np.ndarray, max_width: int = 320) -> str:
     """A JPEG data URI of an HWC [0, 1] image, downscaled to ``max_width``."""
     from PIL import Image
 

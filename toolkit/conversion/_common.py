@@ -13,7 +13,14 @@ The contract (DESIGN.md): every ``toolkit/conversion/<fmt>.py`` defines
 ``export`` receives a module already prepared by ``prepare_for_export`` (eval mode, float32,
 NHWC wrapper when ``spec.layout == "nhwc"``), writes one artifact into ``out_dir`` (a staging
 folder; the pipeline moves it into place atomically) and returns its path. Its input and output
-names must be the spec's tensor names. ``calib`` is None for float precisions.
+names must be the spec's tensor names. ``calib`` is None for float precisions; for quantized
+ones (w8a8, w8a16, w8) it is a list of feed dicts (the spec's input names -> float32 arrays in
+the spec's layout) from the calibration set.
+
+A quantized export also writes ``out_dir / SCHEME_FILE``: a JSON object saying exactly what was
+done (weights per-channel/per-tensor, symmetric or not, activation bits, calibration count,
+``float_layers``: the layers kept in float, ``path``: which toolchain produced it). The pipeline
+merges it into the manifest's ``precision_scheme``.
 """
 
 from __future__ import annotations
@@ -29,6 +36,9 @@ from torch import nn
 from toolkit.spec import ExportSpec
 
 Calibration = Iterable[dict[str, np.ndarray]] | None
+
+#: file a quantizing export writes beside its artifact in the staging folder (see above)
+SCHEME_FILE = "scheme.json"
 
 
 class Runner(Protocol):
