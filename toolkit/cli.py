@@ -65,6 +65,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--precision", default="fp32", help="comma list: fp32,fp16 (default fp32)")
     p.add_argument("--nhwc", action="store_true",
                    help="channel-last I/O (what Android bitmaps and iOS pixel buffers give)")
+    p.add_argument("--calib", help="calibration set name (calibration/<set>) or folder of photos "
+                   "for quantized precisions (default: the model's set)")
     p.add_argument("--out", type=Path, default=Path("artifacts"), help="artifact root")
     p.add_argument("--no-check", action="store_true", help="skip the parity checks")
 
@@ -161,7 +163,9 @@ def cmd_export(args) -> int:
     size = parse_size(args.size) if args.size else None
     spec = make_spec(model_id, variant, size, "nhwc" if args.nhwc else "nchw", args.dynamic)
     weights = resolve_weights(model_id, variant, args.checkpoint, args.random_weights)
-    manifests = export_artifacts(spec, weights, formats, precisions, args.out)
+    manifests = export_artifacts(
+        spec, weights, formats, precisions, args.out, calib_source=args.calib
+    )
     for m in manifests:
         print(f"wrote {m.parent / m.name.removesuffix('.manifest.json')}")
     if args.no_check:

@@ -17,12 +17,13 @@ from toolkit.checks.metrics import psnr_db
 from toolkit.data import degradations
 from toolkit.data.io import from_layout, read_image, to_layout
 from toolkit.errors import CamkitError
-from toolkit.export import build_model, export_artifacts, make_spec, parse_size, resolve_weights
+from toolkit.export import (
+    FLOAT_PRECISIONS, build_model, export_artifacts, make_spec, parse_size, resolve_weights,
+)
 from toolkit.conversion._common import torch_runner
 from toolkit.profilers.host import time_runner
 from toolkit.quantization.calibration import calibration_set, feeds_for
 
-FLOAT_PRECISIONS = ("fp32", "fp16")
 PHOTOS_IN_REPORT = 3
 #: photos per parity check in the demo (``camkit check`` uses the whole calibration set)
 CHECK_IMAGES = 3

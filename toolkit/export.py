@@ -22,9 +22,10 @@ from toolkit._quiet import quiet
 from toolkit.checkpoints import checkpoint_info, shipped_checkpoint
 from toolkit.conversion._common import SCHEME_FILE, prepare_for_export, torch_runner
 from toolkit.errors import CamkitError
-from toolkit.quantization.calibration import sample_feeds
+from toolkit.quantization.calibration import calibration_feeds, sample_feeds
 from toolkit.spec import PRECISIONS, ExportSpec
 
+FLOAT_PRECISIONS = ("fp32", "fp16")
 #: seed for --random-weights, recorded in the manifest so checks can rebuild the same model
 RANDOM_WEIGHTS_SEED = 0
 
@@ -107,8 +108,12 @@ def export_artifacts(
     precisions: list[str],
     out_root: Path,
     progress: bool = True,
+    calib_source: str | Path | None = None,
 ) -> list[Path]:
-    """Export every format x precision; returns the manifest paths, in order."""
+    """Export every format x precision; returns the manifest paths, in order.
+
+    Quantized precisions calibrate on ``calib_source`` (a calibration set name or a folder of
+    photos; default: the model's calibration set)."""
     from tqdm import tqdm
 
     jobs = [(f, p) for f in formats for p in precisions]
@@ -132,18 +137,22 @@ def export_artifacts(
         "source_image": name,
     }
 
+    calib = None
+    if any(p not in FLOAT_PRECISIONS for p in precisions):
+        calib = calibration_feeds(spec, calib_source)
     manifests = []
     bar = tqdm(jobs, desc="export", unit="artifact", disable=None if progress else True, file=sys.stderr)
     for fmt, precision in bar:
         bar.set_postfix_str(f"{fmt} {precision}")
         manifests.append(
-            _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc)
+            _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc,
+                        None if precision in FLOAT_PRECISIONS else calib)
         )
     bar.close()
     return manifests
 
 
-def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc) -> Path:
+def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc, calib) -> Path:
     module = registry.format_module(fmt)
     stem = artifacts.artifact_stem(spec, precision)
     final = out_dir / f"{stem}.{module.suffix}"
@@ -151,7 +160,7 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_de
     with artifacts.staging_dir(out_dir) as staging:
         try:
             with quiet() as log:
-                produced = module.export(prepared, spec, precision, staging, None)
+                produced = module.export(prepared, spec, precision, staging, calib)
         except CamkitError:
             raise
         except Exception as e:  # a converter crash: one line, and where to see the full log

@@ -62,3 +62,20 @@ def sample_feeds(spec: ExportSpec, count: int | None = None) -> list[tuple[str, 
     """(image name, feeds) for the spec's calibration set, at the spec's sample size."""
     paths = calibration_set(spec.model.calibration_set)[:count]
     return [(p.name, feeds_for(read_image(p, spec.model.inputs[0].channels), spec)) for p in paths]
+
+
+def calibration_feeds(spec: ExportSpec, source: str | Path | None = None) -> list[dict]:
+    """Calibration inputs for quantized exports: every image of a set (name) or folder (path),
+    in the spec's layout at its sample size. Deterministic: sorted files, fixed resize/crop."""
+    from toolkit.data.io import list_images
+
+    if source is None:
+        paths = calibration_set(spec.model.calibration_set)
+    elif Path(source).is_dir():
+        paths = list_images(Path(source))
+        if not paths:
+            raise CamkitError(f"calibration folder {source} holds no images (.png, .jpg, ...)")
+    else:
+        paths = calibration_set(str(source))
+    channels = spec.model.inputs[0].channels
+    return [feeds_for(read_image(p, channels), spec) for p in paths]
