@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from toolkit import artifacts, registry
 from toolkit.checks.parity import ArtifactCheck, References, check_artifact, spec_from_manifest
 from toolkit.checks.report import write_reports
+from toolkit.export import FLOAT_PRECISIONS
 from toolkit.checks.task import evaluate_task, load_pairs
 
 
@@ -18,8 +20,11 @@ def run_checks(
     max_images: int | None = None,
     progress: bool = True,
     only: list[Path] | None = None,
+    max_drop_db: float | None = None,
 ) -> tuple[list[ArtifactCheck], dict[str, Path]]:
-    """Check every artifact named by ``target``; write check.json/.junit.xml/.md into out_dir."""
+    """Check every artifact named by ``target``; write check.json/.junit.xml/.md into out_dir.
+
+    ``max_drop_db`` replaces the card's task-drop budget of quantized artifacts (w8*)."""
     from tqdm import tqdm
 
     manifests = only if only is not None else artifacts.find_manifests(Path(target))
@@ -34,6 +39,9 @@ def run_checks(
             manifest = artifacts.read_manifest(path)
             spec = spec_from_manifest(manifest)
             tol = registry.card(spec.model.model_id).tolerance(result.format, result.precision)
+            if max_drop_db is not None and result.precision not in FLOAT_PRECISIONS:
+                tol = replace(tol, task_drop_db_max=max_drop_db)
+                result.budget["task_drop_db_max"] = max_drop_db
             evaluate_task(result, runner, reference, spec, pairs, Path(data_dir), tol)
         results.append(result)
     bar.close()

@@ -79,3 +79,76 @@ def calibration_feeds(spec: ExportSpec, source: str | Path | None = None) -> lis
         paths = calibration_set(str(source))
     channels = spec.model.inputs[0].channels
     return [feeds_for(read_image(p, channels), spec) for p in paths]
+
+
+def build_set(
+    source: Path,
+    name: str,
+    size: tuple[int, int],
+    count: int | None = None,
+    seed: int = 0,
+    license_text: str = "user-provided; licence not stated",
+    root: Path | None = None,
+) -> Path:
+    """Make ``calibration/<name>/`` from a folder of photos: one seeded crop of ``size`` per photo.
+
+    Photos are taken in sorted order (the first ``count``), each scaled down only when its short
+    side exceeds 2x the crop (so crops keep photo-like detail), then cropped at a position drawn
+    from ``seed``: the same inputs always give the same set. Written to a temp folder and renamed
+    into place; an existing set is never replaced.
+    """
+    import os
+    import shutil
+    import tempfile
+
+    from toolkit.data.io import list_images, write_image
+
+    root = Path(root) if root is not None else CALIBRATION_ROOT
+    if not name or not all(c.isalnum() or c in "-_" for c in name):
+        raise CamkitError(f"set name '{name}' must be letters, digits, '-' or '_'")
+    final = root / name
+    if final.exists():
+        raise CamkitError(f"calibration set {final} exists; choose another --name (sets are never replaced)")
+    height, width = size
+    paths = list_images(Path(source))[:count]
+    if not paths:
+        raise CamkitError(f"{source} holds no images (.png, .jpg, ...)")
+    rng = np.random.default_rng(seed)
+    root.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    try:
+        entries = []
+        for i, path in enumerate(paths):
+            image = read_image(path)
+            h, w = image.shape[:2]
+            if h < height or w < width:
+                raise CamkitError(
+                    f"{path} is {h}x{w}, smaller than the calibration size {height}x{width}; "
+                    f"pass a smaller --size or remove it"
+                )
+            scale = min(h, w) / (2 * min(height, width))
+            if scale > 1:
+                image = resize_cover(image, round(h / scale), round(w / scale))
+                h, w = image.shape[:2]
+            top = int(rng.integers(0, h - height + 1))
+            left = int(rng.integers(0, w - width + 1))
+            out = staging / f"{i:04d}_{path.stem}.png"
+            write_image(out, image[top : top + height, left : left + width])
+            entries.append(
+                {
+                    "file": out.name,
+                    "sha256": hashlib.sha256(out.read_bytes()).hexdigest(),
+                    "source": f"{path.name}, crop {height}x{width} at ({top}, {left})",
+                    "license": license_text,
+                }
+            )
+        manifest = {
+            "name": name,
+            "description": f"{len(entries)} seeded {height}x{width} crops (seed {seed}) of {source}",
+            "files": entries,
+        }
+        (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        os.replace(staging, final)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return final
