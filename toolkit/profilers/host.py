@@ -13,7 +13,7 @@ import numpy as np
 
 
 def time_runner(runner, feeds: dict[str, np.ndarray], warmup: int = 1, runs: int = 5) -> dict:
-    """Median, min and max latency in ms over ``runs`` calls after ``warmup`` calls."""
+    """Median, p90, min and max latency in ms over ``runs`` calls after ``warmup`` calls."""
     for _ in range(warmup):
         runner(feeds)
     times_ms = []
@@ -24,6 +24,7 @@ def time_runner(runner, feeds: dict[str, np.ndarray], warmup: int = 1, runs: int
     return {
         "kind": "measured",
         "median_ms": statistics.median(times_ms),
+        "p90_ms": float(np.percentile(times_ms, 90)),
         "min_ms": min(times_ms),
         "max_ms": max(times_ms),
         "runs": runs,
