@@ -82,7 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", type=Path, help="a manifest.json, an artifact, or a folder of them")
     p.add_argument("--data", type=Path, help="paired folder for the task check")
     p.add_argument("--out", type=Path, help="where the reports go (default: beside the target)")
-    p.add_argument("--max-images", type=int, help="use only the first N sample photos")
+    p.add_argument("--max-images", type=int, help="use only the first N sample photos, and the first N pairs of --data")
     p.add_argument("--max-drop-db", type=float,
                    help="task-PSNR drop budget for quantized (w8*) artifacts with --data "
                    "(default: the card's, 0.3 dB for w8a8 and 0.05 dB for w8a16)")

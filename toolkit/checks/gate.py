@@ -29,7 +29,7 @@ def run_checks(
 
     manifests = only if only is not None else artifacts.find_manifests(Path(target))
     references = References()
-    pairs = load_pairs(Path(data_dir)) if data_dir is not None else None
+    pairs = load_pairs(Path(data_dir), count=max_images) if data_dir is not None else None
     results = []
     bar = tqdm(manifests, desc="check", unit="artifact", disable=None if progress else True, file=sys.stderr)
     for path in bar:

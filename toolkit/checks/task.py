@@ -18,11 +18,14 @@ from toolkit.data.io import from_layout, paired_files, read_image, resize_cover,
 from toolkit.spec import ExportSpec, Tolerance
 
 
-def load_pairs(data_dir: Path, channels: int = 3) -> list[tuple[str, np.ndarray, np.ndarray]]:
-    """Read every pair up front, so a bad file stops the run before any slow work starts."""
+def load_pairs(
+    data_dir: Path, channels: int = 3, count: int | None = None
+) -> list[tuple[str, np.ndarray, np.ndarray]]:
+    """Read the (first ``count``) pairs up front, so a bad file stops the run before any slow
+    work starts."""
     return [
         (inp.name, read_image(inp, channels), read_image(tgt, channels))
-        for inp, tgt in paired_files(data_dir)
+        for inp, tgt in paired_files(data_dir)[:count]
     ]
 
 
