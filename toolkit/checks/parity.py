@@ -4,7 +4,9 @@ For each artifact (found through its manifest) the torch model is rebuilt from t
 manifest names (sha256-checked) and both run on the calibration set's sample photos; PSNR, SSIM
 and max-abs error of the raw outputs are compared with the card.yaml budget for that format x
 precision. Where the runtime cannot run on this platform (Core ML off macOS) the artifact is
-verified statically instead (I/O names, shapes, precision, op histogram) and labelled so.
+verified statically instead (I/O names, shapes, precision, op histogram) and labelled so; a
+quantized artifact whose format module has ``simulated_runner`` is then also compared through
+the quantized torch graph it was converted from, labelled "simulated".
 """
 
 from __future__ import annotations
@@ -21,8 +23,8 @@ from toolkit._quiet import quiet
 from toolkit.checks.metrics import max_abs, psnr_db, ssim
 from toolkit.conversion._common import torch_runner
 from toolkit.errors import CamkitError
-from toolkit.export import Weights, build_model
-from toolkit.quantization.calibration import calibration_set, feeds_for
+from toolkit.export import FLOAT_PRECISIONS, Weights, build_model
+from toolkit.quantization.calibration import calibration_feeds, calibration_set, feeds_for
 from toolkit.data.io import read_image
 from toolkit.spec import ExportSpec, Tolerance
 
@@ -47,7 +49,8 @@ class ArtifactCheck:
     format: str
     precision: str
     layout: str
-    #: "runtime" (ran and compared) or "static" (spec, I/O and ops verified; could not run here)
+    #: "runtime" (ran and compared), "static" (spec, I/O and ops verified; could not run here)
+    #: or "simulated" (static, plus the artifact's quantized torch graph ran in its place)
     mode: str
     reference: str
     budget: dict[str, float]
@@ -189,7 +192,12 @@ def check_artifact(
         with quiet():
             result.static = fmt.inspect(path)
             result.problems += fmt.verify(path, spec, manifest["precision"])
-        return result, None, None
+        weights = weights_from_manifest(manifest)
+        if (not hasattr(fmt, "simulated_runner") or weights is None
+                or manifest["precision"] in FLOAT_PRECISIONS):
+            return result, None, None
+        return _check_simulated(result, fmt, manifest, spec, weights, tolerance, max_images,
+                                references)
 
     weights = weights_from_manifest(manifest)
     try:
@@ -207,12 +215,42 @@ def check_artifact(
         return result, runner, None
 
     reference = (references or References()).get(spec, weights)
+    _compare(result, runner, reference, _samples(spec, max_images), spec)
+    _apply_budget(result, tolerance)
+    return result, runner, reference
+
+
+def _samples(spec: ExportSpec, max_images: int | None) -> list[tuple[str, dict]]:
     images = calibration_set(spec.model.calibration_set)[:max_images]
-    samples = []
-    for size in check_sizes(spec):
-        for p in images:
-            samples.append((p.name, feeds_for(read_image(p, spec.model.inputs[0].channels), spec, size)))
-    _compare(result, runner, reference, samples, spec)
+    channels = spec.model.inputs[0].channels
+    return [
+        (p.name, feeds_for(read_image(p, channels), spec, size))
+        for size in check_sizes(spec)
+        for p in images
+    ]
+
+
+def _check_simulated(result, fmt, manifest, spec, weights, tolerance, max_images, references):
+    """A quantized artifact whose runtime cannot run here (Core ML off macOS): the quantized
+    torch graph it was converted from -- rebuilt from the checkpoint and the calibration set,
+    checked against the scales the export recorded -- runs in its place. Labelled "simulated":
+    it proves the quantization, not the runtime."""
+    result.mode = "simulated"
+    result.reference = (
+        "torch float model rebuilt from the checkpoint, against the artifact's quantized torch "
+        "graph (quantize/dequantize simulated in float32; the runtime itself did not run)"
+    )
+    model = build_model(spec.model.model_id, spec.variant, weights)
+    try:
+        with quiet():
+            runner = fmt.simulated_runner(
+                model, spec, calibration_feeds(spec), manifest["precision_scheme"]
+            )
+    except CamkitError as e:
+        result.problems.append(str(e))
+        return result, None, None
+    reference = (references or References()).get(spec, weights)
+    _compare(result, runner, reference, _samples(spec, max_images), spec)
     _apply_budget(result, tolerance)
     return result, runner, reference
 

@@ -9,10 +9,32 @@ converts torch 2.13 programs fine, and the warning stays inside ``quiet()``.
 Precision is Core ML's own ``compute_precision``: fp16 stores weights and runs ops in float16
 while the model's I/O stays float32 (casts at the boundary), the same contract as onnx.py.
 
-Deployment target iOS 16 / macOS 13 (both spec version 7), a module constant: its opset adds
+Deployment target iOS 16 / macOS 13 (both spec version 7) for fp32 and fp16: its opset adds
 the ``constexpr_*`` weight-decompression ops that weight-only int8 (``w8``) will need, so adding
-that precision does not move the target; iOS 17 would drop A11 devices (iPhone 8 / X) and is
-only required for int8 activations (``w8a8``), which this module does not export.
+that precision does not move the target. iOS 17 / macOS 14 (spec version 8) drops A11 devices
+(iPhone 8 / X) and is used for ``w8a8`` only, because int8 *activations* need the MIL
+``quantize`` / ``dequantize`` ops, which exist from the iOS 17 opset on
+(coremltools/converters/mil/mil/ops/defs/iOS17/quantization_ops.py); the iOS 16 opset has only
+the weight-side ``constexpr_affine_dequantize``.
+
+w8a8 (int8 weights per channel, symmetric; int8 activations per tensor, calibrated): NNCF's
+``quantize_pt2e`` with a torchao PT2E quantizer inserts quantize/dequantize pairs into the
+``torch.export`` graph, which ``ct.convert`` maps onto MIL ``quantize``/``dequantize`` and
+``constexpr_affine_dequantize`` (toolkit/quantization/coreml_ptq.py has the scheme, and why
+coremltools' own CoreMLQuantizer cannot be used with torch 2.13). Between a dequantize and the
+next quantize the ops compute in float16 (``compute_precision=FLOAT16``): that is what the
+Neural Engine computes in, and what lets A17 Pro / M4 and later run int8 x int8 convolutions;
+float32 would keep the model off the Neural Engine. coremltools' MIL passes may rewrite the
+pairs (an int8 zero point of -128 becomes uint8 with zero point 0; ``add`` of two dequantized
+tensors gets its scales factored out), which is the same arithmetic.
+
+On Linux the package cannot run. ``simulated_runner`` rebuilds the quantized torch graph that
+was converted (same checkpoint, same calibration feeds, deterministic) and runs it with
+quantize/dequantize simulated in float32: the reference for what Core ML computes, up to its
+float16 arithmetic. It checks its activation scales against the ones the export recorded in the
+scheme (``activation_qparams``). The graph is rebuilt rather than saved beside the package
+(``torch.export.save``) because ``torch.export.load`` unpickles (torch's own warning), and
+camkit never unpickles an artifact it did not make.
 
 Core ML *prediction* needs macOS (``libcoremlpython``). Elsewhere ``load`` raises a one-line
 error, ``can_run()`` is False, and checks fall back to ``inspect``/``verify``: the saved spec,
@@ -21,6 +43,7 @@ its I/O names and shapes, the op histogram and the precision of the MIL program.
 
 from __future__ import annotations
 
+import json
 import sys
 from collections import Counter
 from pathlib import Path
@@ -29,18 +52,21 @@ import numpy as np
 from torch import nn
 
 from toolkit._quiet import quiet
-from toolkit.conversion._common import Calibration, dynamic_hw, example_inputs
+from toolkit.conversion._common import SCHEME_FILE, Calibration, dynamic_hw, example_inputs
 from toolkit.errors import CamkitError, missing_extra, unknown
 from toolkit.spec import ExportSpec
 
 name = "coreml"
 suffix = "mlpackage"
-precisions = ("fp32", "fp16")
+precisions = ("fp32", "fp16", "w8a8")
 extra = "coreml"
 requires = ("coremltools",)
 
 #: oldest OS the packages load on (see the module docstring); read as ``ct.target.<name>``
 DEPLOYMENT_TARGET = "iOS16"
+#: int8 activations need the iOS 17 opset (MIL quantize/dequantize); w8a8 packages only
+QUANTIZED_DEPLOYMENT_TARGET = "iOS17"
+QUANTIZED_PRECISIONS = ("w8a8",)
 
 #: bounds of a dynamic height/width (rounded to the model's size_multiple)
 DYNAMIC_MIN, DYNAMIC_MAX = 16, 8192
@@ -118,6 +144,51 @@ def _describe(mlmodel, spec: ExportSpec, precision: str) -> None:
             )
 
 
+def deployment_target(precision: str) -> str:
+    """``ct.target`` name a package of ``precision`` is exported for (module docstring: why)."""
+    return QUANTIZED_DEPLOYMENT_TARGET if precision in QUANTIZED_PRECISIONS else DEPLOYMENT_TARGET
+
+
+def _quantize(module: nn.Module, spec: ExportSpec, calib: Calibration, what: str, fix: str):
+    """w8a8 PTQ (toolkit/quantization/coreml_ptq.py) with camkit's one-line errors."""
+    from toolkit.quantization import coreml_ptq
+
+    if calib is None:
+        raise CamkitError(
+            f"Core ML w8a8 of {spec.model.model_id} needs calibration inputs (calib is None); "
+            f"export it with 'camkit export ... --precision w8a8', which calibrates on the "
+            f"model's calibration set (or --calib)"
+        )
+    try:
+        return coreml_ptq.quantize(module, spec, calib)
+    except CamkitError:
+        raise
+    except Exception as e:  # torch.export, NNCF and torchao raise many types
+        raise CamkitError(
+            f"w8a8 quantization of {what} for Core ML failed: {_first_line(e)}; "
+            f"{fix}{_VERBOSE_HINT}"
+        ) from None
+
+
+def _write_scheme(out_dir: Path, quantized) -> None:
+    """``SCHEME_FILE`` beside the package: exactly what w8a8 did (merged into the manifest)."""
+    from toolkit.quantization import coreml_ptq
+
+    scheme = {
+        "path": "nncf.experimental.torch.fx.quantize_pt2e with camkit's CoreMLW8A8Quantizer "
+                "(torchao PT2E) -> torch.export -> coremltools ct.convert",
+        "weights": {**coreml_ptq.WEIGHTS, "bias": "float"},
+        "activations": dict(coreml_ptq.ACTIVATIONS),
+        "calibration": {"count": quantized.calibration_count},
+        "bias_correction": False,
+        "float_layers": quantized.float_layers,
+        "compute_precision": "float16",
+        "deployment_target": QUANTIZED_DEPLOYMENT_TARGET,
+        "activation_qparams": quantized.qparams,
+    }
+    (Path(out_dir) / SCHEME_FILE).write_text(json.dumps(scheme, indent=1) + "\n")
+
+
 def export(
     module: nn.Module, spec: ExportSpec, precision: str, out_dir: Path, calib: Calibration
 ) -> Path:
@@ -132,9 +203,14 @@ def export(
         for t in spec.model.inputs
     ]
     outputs = [ct.TensorType(name=t.name, dtype=np.float32) for t in spec.model.outputs]
-    compute_precision = ct.precision.FLOAT16 if precision == "fp16" else ct.precision.FLOAT32
+    # w8a8: float16 between dequantize and quantize (module docstring)
+    compute_precision = ct.precision.FLOAT32 if precision == "fp32" else ct.precision.FLOAT16
     what = f"{spec.model.model_id} (dynamic height/width)" if spec.dynamic else spec.model.model_id
     fix = "export a fixed size instead, or " if spec.dynamic else ""
+    quantized = None
+    if precision in QUANTIZED_PRECISIONS:
+        quantized = _quantize(module, spec, calib, what, fix)
+        module = quantized.graph
     with quiet():
         try:
             program = torch.export.export(
@@ -150,7 +226,7 @@ def export(
                 inputs=inputs,
                 outputs=outputs,
                 convert_to="mlprogram",
-                minimum_deployment_target=getattr(ct.target, DEPLOYMENT_TARGET),
+                minimum_deployment_target=getattr(ct.target, deployment_target(precision)),
                 compute_precision=compute_precision,
                 skip_model_load=True,  # no compile/load: nothing runs it here, and Linux cannot
             )
@@ -161,6 +237,8 @@ def export(
     _describe(mlmodel, spec, precision)
     with quiet():
         mlmodel.save(str(path))
+    if quantized is not None:
+        _write_scheme(out_dir, quantized)
     return path
 
 
@@ -262,7 +340,93 @@ def _float_dtypes(proto) -> tuple[Counter, Counter]:
     return compute, weights
 
 
+#: MIL ops that decompress int8 weights at load time (iOS16 / iOS18 opsets)
+_WEIGHT_DEQUANTIZE = ("constexpr_affine_dequantize", "constexpr_blockwise_shift_scale")
+#: ops with a weight input: MIL op type -> (activation input, weight input)
+_WEIGHTED = {"conv": ("x", "weight"), "linear": ("x", "weight"), "conv_transpose": ("x", "weight")}
+_INT8_TYPES = ("INT8", "UINT8")
+
+
+def _quantization(proto) -> dict[str, int]:
+    """What the MIL program quantizes: 8-bit activation (de)quantize ops, int8 weights, and
+    how many conv/linear ops take int8 weights and dequantized int8 inputs."""
+    from coremltools.proto import MIL_pb2
+
+    names = MIL_pb2.DataType.Name
+    _, block = _main_block(proto)
+    ops = list(_operations(block))
+    producer = {out.name: op for op in ops for out in op.outputs}
+
+    def source(op, argument: str):
+        args = op.inputs[argument].arguments if argument in op.inputs else ()
+        bound = [a.name for a in args if a.WhichOneof("binding") == "name"]
+        return producer.get(bound[0]) if bound else None
+
+    def int8_weight(op) -> bool:
+        if op is None or op.type not in _WEIGHT_DEQUANTIZE:
+            return False
+        data = op.attributes.get("quantized_data") or op.attributes.get("data")
+        if data is not None:
+            return names(data.type.tensorType.dataType) in _INT8_TYPES
+        data_op = source(op, "quantized_data") or source(op, "data")
+        return data_op is not None and any(
+            names(o.type.tensorType.dataType) in _INT8_TYPES for o in data_op.outputs
+        )
+
+    found = Counter()
+    for op in ops:
+        if op.type == "quantize":
+            found["quantize"] += 1
+            found["quantize_8bit"] += all(
+                names(o.type.tensorType.dataType) in _INT8_TYPES for o in op.outputs
+            )
+        elif op.type == "dequantize":
+            found["dequantize"] += 1
+        elif op.type in _WEIGHT_DEQUANTIZE:
+            found["int8_weights"] += int8_weight(op)
+        elif op.type in _WEIGHTED:
+            x, weight = _WEIGHTED[op.type]
+            found["weighted"] += 1
+            found["weighted_int8_weight"] += int8_weight(source(op, weight))
+            x_op = source(op, x)
+            found["weighted_int8_input"] += x_op is not None and x_op.type == "dequantize"
+    return dict(found)
+
+
+def _w8a8_problems(proto) -> list[str]:
+    q = Counter(_quantization(proto))
+    problems = []
+    if not q["quantize"] or not q["dequantize"]:
+        problems.append(
+            f"precision w8a8 expected, but the program has {q['quantize']} quantize and "
+            f"{q['dequantize']} dequantize ops (int8 activations need both)"
+        )
+    elif q["quantize_8bit"] != q["quantize"]:
+        problems.append(f"precision w8a8 expected, but {q['quantize'] - q['quantize_8bit']} of "
+                        f"{q['quantize']} quantize ops do not produce int8/uint8")
+    if not q["weighted"]:
+        problems.append("precision w8a8 expected, but the program has no conv or linear op")
+    else:
+        if q["weighted_int8_weight"] != q["weighted"]:
+            problems.append(
+                f"precision w8a8 expected, but {q['weighted'] - q['weighted_int8_weight']} of "
+                f"{q['weighted']} conv/linear weights are stored in float, not int8"
+            )
+        if q["weighted_int8_input"] != q["weighted"]:
+            problems.append(
+                f"precision w8a8 expected, but {q['weighted'] - q['weighted_int8_input']} of "
+                f"{q['weighted']} conv/linear inputs are not dequantized int8 activations"
+            )
+    return problems
+
+
 def _precision_problems(proto, precision: str) -> list[str]:
+    if precision in QUANTIZED_PRECISIONS:
+        return _w8a8_problems(proto)
+    q = _quantization(proto)
+    if q.get("quantize") or q.get("int8_weights"):
+        return [f"precision {precision} expected, but the program quantizes "
+                f"({q.get('quantize', 0)} quantize ops, {q.get('int8_weights', 0)} int8 weights)"]
     compute, weights = _float_dtypes(proto)
     if precision == "fp32":
         if compute["FLOAT16"] or weights["FLOAT16"]:
@@ -320,6 +484,9 @@ def verify(path: Path, spec: ExportSpec, precision: str) -> list[str]:
 
     Static verification, runnable anywhere: model type, I/O names, shapes (None = dynamic) and
     float32 I/O, the precision of the MIL program, and the camkit metadata written by export.
+    w8a8: int8/uint8 ``quantize`` and ``dequantize`` ops, every conv/linear with int8 weights
+    and dequantized int8 inputs, and the iOS 17 deployment target (spec version 8); a float
+    package fails it, and a quantized package fails fp32/fp16.
     """
     if precision not in precisions:
         raise unknown("Core ML precision", precision, precisions)
@@ -345,6 +512,14 @@ def verify(path: Path, spec: ExportSpec, precision: str) -> list[str]:
     if not found["ops"]:
         problems.append("the ML program has no operations")
     problems += _precision_problems(proto, precision)
+    if precision in QUANTIZED_PRECISIONS:
+        ct = _coremltools()
+        target = getattr(ct.target, deployment_target(precision))
+        if proto.specificationVersion != target.value:
+            problems.append(
+                f"deployment target: spec version {proto.specificationVersion}, w8a8 is exported "
+                f"for {deployment_target(precision)} (spec version {target.value})"
+            )
     metadata = description.metadata.userDefined
     expected = {
         "camkit.model_id": spec.model.model_id,
@@ -356,6 +531,37 @@ def verify(path: Path, spec: ExportSpec, precision: str) -> list[str]:
         if metadata.get(key, value) != value:
             problems.append(f"metadata {key} is '{metadata[key]}', expected '{value}'")
     return problems
+
+
+# -------------------------------------------------------------------------- simulated (w8a8)
+
+
+def simulated_runner(module: nn.Module, spec: ExportSpec, calib: Calibration,
+                     scheme: dict | None = None):
+    """The w8a8 torch graph that Core ML was given, as a Runner-style callable (feeds -> outputs).
+
+    Quantize/dequantize are simulated in float32: the reference for what the package computes
+    where Core ML cannot run (module docstring). ``module`` is the float model as built (it is
+    prepared here, as ``torch_runner`` does); ``calib`` the calibration feeds of the export.
+    With ``scheme`` (the manifest's ``precision_scheme``) the re-derived activation scales must
+    match the recorded ``activation_qparams``, else CamkitError: the reference would not be the
+    exported graph (another calibration set, or a changed NNCF).
+    """
+    from toolkit.conversion._common import prepare_for_export
+    from toolkit.quantization import coreml_ptq
+
+    what = spec.model.model_id
+    quantized = _quantize(prepare_for_export(module, spec), spec, calib, what, "")
+    if scheme is not None:
+        # a package camkit did not write may lack the record: nothing to compare then
+        why = (coreml_ptq.qparams_mismatch(quantized.qparams, scheme["activation_qparams"])
+               if "activation_qparams" in scheme else None)
+        if why:
+            raise CamkitError(
+                f"the simulated w8a8 reference is not the exported graph: {why}; export again "
+                f"with the calibration set the check uses"
+            )
+    return coreml_ptq.graph_runner(quantized.graph, spec)
 
 
 # --------------------------------------------------------------------------------------- load
