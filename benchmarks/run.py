@@ -50,7 +50,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", default="1080x1920", help="static export size HxW")
     parser.add_argument("--runs", type=int, default=10, help="timed runs per artifact")
-    parser.add_argument("--pairs", type=int, default=24,
+    parser.add_argument("--pairs", type=int, default=8,
                         help="DPED pairs for the task drop (each is run at the export size)")
     parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
     args = parser.parse_args()

@@ -87,11 +87,11 @@ def test_task_check_reports_drop(tiny_onnx, tmp_path):
         img = (rng.random((40, 48, 3)) * 255).astype(np.uint8)
         Image.fromarray(img).save(tmp_path / "pairs" / "input" / f"{i}.png")
         Image.fromarray(255 - img).save(tmp_path / "pairs" / "target" / f"{i}.png")
-    results, _ = run_checks(art, data_dir=tmp_path / "pairs", max_images=1, progress=False)
+    results, _ = run_checks(art, data_dir=tmp_path / "pairs", max_images=2, progress=False)
     task = results[0].task
     assert task["pairs"] == 2 and abs(task["drop_db"]) < 0.05
     assert results[0].passed
 
     _break_onnx_weights(manifest, scale=3.0)
-    results, _ = run_checks(art, data_dir=tmp_path / "pairs", max_images=1, progress=False)
+    results, _ = run_checks(art, data_dir=tmp_path / "pairs", max_images=2, progress=False)
     assert results[0].task["drop_db"] != pytest.approx(0.0, abs=1e-6)

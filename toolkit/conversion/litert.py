@@ -17,6 +17,17 @@ rewrite (litert_torch/quantize/translate_recipe.py,
 ai_edge_quantizer/algorithms/nonlinear_quantize/float_casting.py). Casting the torch module to
 half instead would emit float16 ops, which TFLite's CPU kernels mostly lack.
 
+w8a8 and w8a16 are integer models with float32 I/O, built by
+``toolkit/quantization/litert_ptq.py`` (which says why each step is there): w8a8 through NNCF's
+``quantize_pt2e`` with litert-torch's PT2E quantizer (int8 weights per-channel symmetric, int8
+activations per-tensor, one QUANTIZE after the input and one DEQUANTIZE before the output, every
+layer in between integer); should that path fail or leave a conv in float, through
+ai-edge-quantizer's ``static_wi8_ai8`` recipe instead, and the scheme's ``path`` says so with the
+reason. w8a16 is ai-edge-quantizer's ``static_wi8_ai16`` (int16 activations, symmetric: TFLite's
+16x8 kernels; XNNPACK has none, so the CPU runs the reference kernels). Both calibrate on
+``calib`` with min/max ranges over all samples. The scheme written to ``SCHEME_FILE`` is read back
+from the file's tensors, and an export that is not the promised integer model fails.
+
 Dynamic height/width: torch.export's symbolic sizes go in, but litert-torch 0.10 lowers some ops
 through its JAX bridge, which cannot take unknown sizes (``aten.constant_pad_nd`` fails with
 "Dimension size after padding is not at least 0"), so models with explicit padding layers must be
@@ -32,7 +43,9 @@ conv rather than ship an artifact that is right only at some resolutions.
 
 from __future__ import annotations
 
+import importlib.util
 import inspect as _inspect
+import json
 import os
 import re
 import traceback
@@ -44,13 +57,14 @@ import torch
 from torch import nn
 
 from toolkit._quiet import quiet
-from toolkit.conversion._common import Calibration, dynamic_hw, example_inputs
-from toolkit.errors import CamkitError
+from toolkit.conversion._common import SCHEME_FILE, Calibration, dynamic_hw, example_inputs
+from toolkit.errors import CamkitError, missing_extra
+from toolkit.quantization import litert_ptq
 from toolkit.spec import ExportSpec
 
 name = "litert"
 suffix = "tflite"
-precisions = ("fp32", "fp16")
+precisions = ("fp32", "fp16", "w8a8", "w8a16")
 extra = "litert"
 requires = ("litert_torch", "ai_edge_litert")
 
@@ -123,6 +137,11 @@ def export(
             "convolutions (litert-torch 0.10); export a static --size per resolution, or use "
             "ONNX / Core ML for --dynamic"
         )
+    bits = litert_ptq.ACTIVATION_BITS.get(precision)
+    if bits is not None:
+        calib = _calibration_feeds(calib, spec, precision)
+        if precision == "w8a8" and importlib.util.find_spec("nncf") is None:
+            raise missing_extra("nncf", "quant")
     named = _NamedIO.wrap(module, spec)
     sample = dict(zip(named.input_names, example_inputs(spec)))
     path = Path(out_dir) / f"model.{suffix}"
@@ -130,25 +149,103 @@ def export(
     # quiet() covers the imports too: litert-torch pulls in torchao, jax and absl, which warn.
     with quiet() as log:
         try:
-            import litert_torch
-            from litert_torch.generative.quantize import quant_recipes
-
-            edge_model = litert_torch.convert(
-                named,
-                sample_kwargs=sample,
-                dynamic_shapes=dynamic_hw(named, spec),
-                quant_config=quant_recipes.full_fp16_recipe() if precision == "fp16" else None,
-            )
-            edge_model.export(str(path))
-            if spec.dynamic:
-                _mark_dynamic_outputs(path, spec)
+            if bits is None:
+                _convert(named, sample, spec, precision).export(str(path))
+                if spec.dynamic:
+                    _mark_dynamic_outputs(path, spec)
+            else:
+                route = _quantize(named, sample, spec, precision, calib, path)
         except Exception as e:  # torch.export, MLIR lowering, the quantizer: each its own types
             failure = e
     if failure is not None:
         if os.environ.get("CAMKIT_VERBOSE"):  # the log went to the terminal; add the traceback
             traceback.print_exception(failure)
         raise _conversion_error(failure, log.text, spec) from None
+    if bits is not None:
+        _write_scheme(path, Path(out_dir) / SCHEME_FILE, route, bits, len(calib))
     return path
+
+
+def _convert(named: nn.Module, sample: dict, spec: ExportSpec, precision: str):
+    """litert-torch conversion of the float model (fp16: float16 weights); an edge model."""
+    import litert_torch
+    from litert_torch.generative.quantize import quant_recipes
+
+    return litert_torch.convert(
+        named,
+        sample_kwargs=sample,
+        dynamic_shapes=dynamic_hw(named, spec),
+        quant_config=quant_recipes.full_fp16_recipe() if precision == "fp16" else None,
+    )
+
+
+def _calibration_feeds(calib: Calibration, spec: ExportSpec, precision: str) -> list[dict]:
+    """The calibration feeds as a list; one-line errors where a quantized export cannot start."""
+    if spec.dynamic:
+        raise CamkitError(
+            f"LiteRT {precision} is calibrated and exported at one size; export a static --size"
+        )
+    if calib is None:
+        raise CamkitError(
+            f"LiteRT {precision} needs calibration inputs (calib is None); export it through "
+            "'camkit export' or toolkit.export.export_artifacts, which pass the calibration set"
+        )
+    feeds = list(calib)
+    want = spec.input_shapes()
+    for feed in feeds:
+        if set(feed) != set(want) or any(tuple(feed[k].shape) != want[k] for k in want):
+            got = ", ".join(f"{k} {tuple(v.shape)}" for k, v in feed.items())
+            shown = ", ".join(f"{k} {v}" for k, v in want.items())
+            raise CamkitError(
+                f"LiteRT {precision} calibration feeds must be {shown} (the spec's layout and "
+                f"size); got {got}"
+            )
+    if not feeds:
+        raise CamkitError(f"LiteRT {precision} got an empty calibration set; give it some photos")
+    return feeds
+
+
+def _quantize(named, sample, spec, precision, calib, path) -> str:
+    """Write the integer model to ``path``; returns the toolchain label for the scheme."""
+    bits = litert_ptq.ACTIVATION_BITS[precision]
+    fallback = None
+    if precision == "w8a8":
+        try:
+            litert_ptq.pt2e_w8a8(named, sample, calib, path)
+            problems = litert_ptq.integer_problems(litert_ptq.describe(path), bits)
+            if problems:
+                raise RuntimeError("; ".join(problems))
+            return litert_ptq.PT2E_PATH
+        except Exception as e:  # nncf, torch.export strict, the converter: each its own types
+            fallback = _first_line(str(e)) or type(e).__name__
+            if len(fallback) > 120:
+                fallback = fallback[:117] + "..."
+    source = litert_ptq.xnnpack_safe_graph(named, sample) if bits == 8 else named
+    float_model = _convert(source, sample, spec, "fp32").model_content()
+    litert_ptq.aeq_static(float_model, SIGNATURE, calib, bits, path)
+    return litert_ptq.aeq_path(bits, fallback)
+
+
+def _write_scheme(path: Path, scheme_file: Path, route: str, bits: int, count: int) -> None:
+    """The precision scheme, read back from the file; fails if it is not the promised model."""
+    facts = litert_ptq.describe(path)
+    litert_ptq.check_integer(facts, bits, f"the LiteRT export ({route})")
+    acts = facts["activations"]
+    scheme = {
+        # spec.PRECISIONS words w8a16 as float16 activations; here they are int16 in the file
+        "description": (
+            f"int8 weights (per-channel, symmetric) and int{bits} activations (per-tensor, "
+            f"{'symmetric' if acts['symmetric'] else 'asymmetric'}, calibrated)"
+        ),
+        "path": route,
+        "weights": facts["weights"],
+        "activations": facts["activations"],
+        "calibration": {"count": count, "ranges": "min/max over all samples"},
+        "float_layers": facts["float_layers"],
+        "io": facts["io"],
+        "boundary": facts["boundary"],
+    }
+    scheme_file.write_text(json.dumps(scheme, indent=2) + "\n")
 
 
 def _has_strided_conv(module: nn.Module) -> bool:
@@ -215,7 +312,10 @@ def _model_bytes(path: Path) -> bytes:
 
 
 def inspect(path: Path) -> dict:
-    """Static view of a .tflite: signature I/O shapes (None = dynamic) and an op histogram.
+    """Static view of a .tflite: signature I/O shapes (None = dynamic), an op histogram, and the
+    same histogram by the dtype each op computes in (``op_dtypes``: the dtype of its first input,
+    e.g. ``{"CONV_2D": {"int8": 6}}``; QUANTIZE is listed under its float input, DEQUANTIZE under
+    its integer or float16 input).
 
     Reads the flatbuffer lazily (no interpreter, no delegate, weights untouched).
     """
@@ -225,6 +325,7 @@ def inspect(path: Path) -> dict:
     path = Path(path)
     data = _model_bytes(path)
     builtin_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+    type_names = {v: k.lower() for k, v in vars(schema.TensorType).items() if k.isupper()}
 
     def shape_of(tensor) -> list:
         if not tensor.ShapeLength():
@@ -252,19 +353,30 @@ def inspect(path: Path) -> dict:
                 for indices in (graph.InputsAsNumpy(), graph.OutputsAsNumpy())
             ]
         ops: Counter[str] = Counter()
+        op_dtypes: dict[str, Counter[str]] = {}
         for g in range(model.SubgraphsLength()):
             graph = model.Subgraphs(g)
             for k in range(graph.OperatorsLength()):
-                code = model.OperatorCodes(graph.Operators(k).OpcodeIndex())
+                op = graph.Operators(k)
+                code = model.OperatorCodes(op.OpcodeIndex())
                 builtin = get_builtin_code_from_operator_code(code)
                 if builtin == schema.BuiltinOperator.CUSTOM:
-                    ops[_text(code.CustomCode() or b"CUSTOM")] += 1
+                    op_name = _text(code.CustomCode() or b"CUSTOM")
                 else:
-                    ops[builtin_names.get(builtin, f"BUILTIN_{builtin}")] += 1
+                    op_name = builtin_names.get(builtin, f"BUILTIN_{builtin}")
+                ops[op_name] += 1
+                inputs = [int(i) for i in op.InputsAsNumpy() if i >= 0] if op.InputsLength() else []
+                dtype = type_names.get(graph.Tensors(inputs[0]).Type(), "?") if inputs else "none"
+                op_dtypes.setdefault(op_name, Counter())[dtype] += 1
     except Exception:  # flatbuffers raises struct/index errors on damaged files
         message = f"{path} is a damaged or truncated LiteRT model; export it again"
         raise CamkitError(message) from None
-    return {"inputs": io[0], "outputs": io[1], "ops": dict(sorted(ops.items()))}
+    return {
+        "inputs": io[0],
+        "outputs": io[1],
+        "ops": dict(sorted(ops.items())),
+        "op_dtypes": {k: dict(sorted(v.items())) for k, v in sorted(op_dtypes.items())},
+    }
 
 
 # ------------------------------------------------------------------------------------- runner

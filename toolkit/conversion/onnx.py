@@ -3,24 +3,34 @@
 fp32 exports the prepared module as is. fp16 wraps it so that weights and activations are
 float16 inside while the graph's I/O stays float32 (the casts sit at the boundary), which is what
 mobile runtimes (NNAPI, QNN, Core ML EP) take.
+
+w8a8 exports the fp32 graph, then NNCF quantizes that ONNX graph (its ONNX backend) on the
+calibration feeds into a QDQ model: int8 weights per-channel symmetric, int8/uint8 activations
+per-tensor asymmetric; onnxruntime fuses the QDQ pairs into integer kernels. The settings and why
+are in ``toolkit/quantization/onnx_ptq.py``; the scheme read back from the graph goes to
+``SCHEME_FILE``. w8a16 is not offered: NNCF's ONNX backend writes only 8-bit QuantizeLinear /
+DequantizeLinear pairs (the reason and the place are in onnx_ptq.py).
 """
 
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from toolkit.conversion._common import Calibration, dynamic_hw, example_inputs
+from toolkit.conversion._common import SCHEME_FILE, Calibration, dynamic_hw, example_inputs
 from toolkit.errors import CamkitError
 from toolkit.spec import ExportSpec
 
 name = "onnx"
 suffix = "onnx"
-precisions = ("fp32", "fp16")
+precisions = ("fp32", "fp16", "w8a8")
+#: precisions quantized by NNCF from the fp32 graph (they need ``calib``)
+QUANTIZED = ("w8a8",)
 extra = "onnx"
 requires = ("onnx", "onnxruntime", "onnxscript")
 
@@ -44,9 +54,31 @@ def export(
 ) -> Path:
     import onnx
 
+    if precision not in precisions:
+        raise CamkitError(
+            f"ONNX export has no precision '{precision}'; choose from: {', '.join(precisions)}"
+        )
+    feeds = None
+    if precision in QUANTIZED:  # fail before the slow part
+        from toolkit.quantization import onnx_ptq
+
+        feeds = onnx_ptq.calibration_list(calib, precision)
     if precision == "fp16":
         module = _Float16Inside(module).eval()
     path = Path(out_dir) / f"model.{suffix}"
+    model = _torch_export(module, spec)
+    if precision == "w8a8":
+        model = onnx_ptq.quantize_w8a8(model, feeds)
+        model.ir_version = min(model.ir_version, IR_VERSION)
+        scheme = onnx_ptq.scheme(model, len(feeds))
+        (Path(out_dir) / SCHEME_FILE).write_text(json.dumps(scheme, indent=1) + "\n")
+    onnx.checker.check_model(model)
+    onnx.save_model(model, str(path))
+    return path
+
+
+def _torch_export(module: nn.Module, spec: ExportSpec):
+    """The float graph of ``module`` with the spec's I/O names, as an ``onnx.ModelProto``."""
     input_names = [t.name for t in spec.model.inputs]
     output_names = [t.name for t in spec.model.outputs]
     program = torch.onnx.export(
@@ -62,9 +94,7 @@ def export(
     )
     model = program.model_proto
     model.ir_version = min(model.ir_version, IR_VERSION)
-    onnx.checker.check_model(model)
-    onnx.save_model(model, str(path))
-    return path
+    return model
 
 
 class OnnxRunner:

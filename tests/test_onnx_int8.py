@@ -1,0 +1,150 @@
+"""ONNX w8a8 of tiny CSRNet (shipped tiny checkpoint): NNCF's QDQ graph, run by onnxruntime.
+
+The artifact passes its card budget against torch and is really quantized (not bit-identical to
+fp32; int8 weights and int8/uint8 activation quantizers in the graph), the manifest records the
+scheme read from the graph, two exports are byte-identical, NHWC works, a quantized export
+without calibration inputs is a one-line error, and w8a16 is refused (NNCF's ONNX backend writes
+only 8-bit QDQ; toolkit/quantization/onnx_ptq.py says where).
+"""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+pytest.importorskip("onnxruntime")
+pytest.importorskip("nncf")
+
+import onnx  # noqa: E402
+from onnx import numpy_helper  # noqa: E402
+
+from toolkit import registry  # noqa: E402
+from toolkit.checks.parity import check_artifact  # noqa: E402
+from toolkit.conversion import onnx as onnx_format  # noqa: E402
+from toolkit.conversion._common import prepare_for_export  # noqa: E402
+from toolkit.errors import CamkitError  # noqa: E402
+from toolkit.export import build_model, export_artifacts, make_spec, resolve_weights  # noqa: E402
+
+MODEL = "retouch_csrnet"
+#: CSRNet: 6 convs (3 condition, 3 base) and 6 linears (GFM scale/shift), all quantized
+WEIGHTED_LAYERS = 12
+
+
+def _export(root, layout, precisions):
+    spec = make_spec(MODEL, "tiny", None, layout, False)
+    weights = resolve_weights(MODEL, "tiny", None, False)
+    return export_artifacts(spec, weights, ["onnx"], precisions, root, progress=False)
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    """fp32 + w8a8 (NCHW), a second w8a8 export of the same model, and an NHWC w8a8."""
+    root = tmp_path_factory.mktemp("onnx_w8a8")
+    fp32, w8a8 = _export(root / "a", "nchw", ["fp32", "w8a8"])
+    [again] = _export(root / "b", "nchw", ["w8a8"])
+    [nhwc] = _export(root / "nhwc", "nhwc", ["w8a8"])
+    return {"fp32": fp32, "w8a8": w8a8, "again": again, "nhwc": nhwc}
+
+
+def _artifact(manifest):
+    return manifest.parent / json.loads(manifest.read_text())["artifact"]["file"]
+
+
+def test_w8a8_is_offered_and_w8a16_is_not():
+    assert "w8a8" in onnx_format.precisions
+    assert "w8a16" not in onnx_format.precisions
+    with pytest.raises(CamkitError, match="does not export precision w8a16"):
+        registry.check_precision("onnx", "w8a16")
+
+
+def test_w8a8_within_budget_and_really_quantized(exported):
+    result, _, _ = check_artifact(exported["w8a8"])
+    assert result.passed, result.problems
+    budget = registry.card(MODEL).tolerance("onnx", "w8a8")
+    assert result.worst_psnr_db >= budget.psnr_db_min
+    assert len(result.samples) == 5
+    assert result.worst_max_abs > 0, "bit-identical to torch: the graph was not quantized"
+    fp32, _, _ = check_artifact(exported["fp32"])
+    assert fp32.passed, fp32.problems
+    assert result.worst_psnr_db < fp32.worst_psnr_db
+
+
+def test_w8a8_graph_holds_int8_qdq(exported):
+    model = onnx.load(str(_artifact(exported["w8a8"])))
+    onnx.checker.check_model(model)
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QuantizeLinear") >= 10 and ops.count("DequantizeLinear") >= 20
+    init = {t.name: t for t in model.graph.initializer}
+    producer = {o: n for n in model.graph.node for o in n.output}
+    # every Conv/Gemm reads a dequantized activation and a dequantized int8 weight
+    weighted = [n for n in model.graph.node if n.op_type in ("Conv", "Gemm")]
+    assert len(weighted) == WEIGHTED_LAYERS
+    for node in weighted:
+        act, weight = (producer[x] for x in node.input[:2])
+        assert act.op_type == weight.op_type == "DequantizeLinear", node.name
+        q = numpy_helper.to_array(init[weight.input[0]])
+        assert q.dtype == np.int8 and np.abs(q.astype(int)).max() <= 127
+        assert numpy_helper.to_array(init[weight.input[1]]).ndim == 1  # per-channel scales
+        assert not numpy_helper.to_array(init[weight.input[2]]).any()  # symmetric
+    # activation quantizers: per-tensor, 8-bit zero points, some asymmetric (preset MIXED)
+    zero_points = [numpy_helper.to_array(init[n.input[2]]) for n in model.graph.node
+                   if n.op_type == "QuantizeLinear"]
+    assert {z.dtype for z in zero_points} <= {np.dtype(np.int8), np.dtype(np.uint8)}
+    assert all(z.ndim == 0 for z in zero_points)
+    assert any(z.any() for z in zero_points)
+    # the float weights are gone (the tiny model's file size is mostly node metadata, so the
+    # constants are compared, not the files)
+    fp32 = onnx.load(str(_artifact(exported["fp32"])))
+    assert _constant_bytes(model) < 0.5 * _constant_bytes(fp32)
+
+
+def _constant_bytes(model) -> int:
+    return sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
+
+
+def test_w8a8_manifest_records_the_scheme(exported):
+    scheme = json.loads(exported["w8a8"].read_text())["precision_scheme"]
+    assert scheme["id"] == "w8a8"
+    assert scheme["path"] == "nncf.quantize (ONNX backend, QDQ)"
+    assert scheme["weights"] == {
+        "bits": 8, "dtype": "int8", "granularity": "per-channel", "symmetric": True,
+        # NNCF's overflow fix: the two convs that read the image
+        "half_range_layers": scheme["weights"]["half_range_layers"],
+    }
+    assert len(scheme["weights"]["half_range_layers"]) == 2
+    act = scheme["activations"]
+    assert (act["bits"], act["granularity"], act["symmetric"]) == (8, "per-tensor", False)
+    assert act["zero_points_nonzero"] > 0
+    assert scheme["calibration"] == {"count": 5}
+    assert scheme["float_layers"] == []
+    assert scheme["quantized_layers"] == WEIGHTED_LAYERS
+    assert scheme["nncf_preset"] == "mixed"
+
+
+def test_w8a8_export_is_deterministic(exported):
+    first, second = _artifact(exported["w8a8"]), _artifact(exported["again"])
+    assert first.read_bytes() == second.read_bytes()
+    a, b = (json.loads(m.read_text()) for m in (exported["w8a8"], exported["again"]))
+    assert a["precision_scheme"] == b["precision_scheme"]
+
+
+def test_nhwc_w8a8(exported):
+    data = json.loads(exported["nhwc"].read_text())
+    assert data["io"]["inputs"][0]["shape"] == [1, 64, 64, 3]
+    assert data["precision_scheme"]["calibration"] == {"count": 5}
+    result, _, _ = check_artifact(exported["nhwc"], max_images=2)
+    assert result.passed, result.problems
+    assert result.worst_max_abs > 0
+
+
+@pytest.mark.parametrize("calib", [None, []])
+def test_quantized_export_without_calibration_is_an_error(tmp_path, calib):
+    spec = make_spec(MODEL, "tiny", None, "nchw", False)
+    weights = resolve_weights(MODEL, "tiny", None, False)
+    module = prepare_for_export(build_model(MODEL, "tiny", weights), spec)
+    with pytest.raises(CamkitError, match="needs calibration inputs") as err:
+        onnx_format.export(module, spec, "w8a8", tmp_path, calib)
+    assert "\n" not in str(err.value)
+    assert not list(tmp_path.iterdir()), "nothing is written when the export is refused"

@@ -1,0 +1,342 @@
+"""Post-training integer quantization for LiteRT (.tflite): w8a8 and w8a16, and what a file holds.
+
+w8a8 (the preferred path): NNCF calibrates a torch.export graph annotated by litert-torch's
+``PT2EQuantizer`` (int8 weights per-channel symmetric, int8 activations per-tensor affine), and
+litert-torch converts the Q/DQ graph into a fully integer .tflite: int8 CONV_2D, FULLY_CONNECTED,
+ADD, MUL, MEAN, ..., with one QUANTIZE after the float32 input and one DEQUANTIZE before the
+float32 output. Five details make that path work on CSRNet (tiny, random and paper weights):
+
+* ``torch.export(strict=True)``: litert-torch's add/mul annotators find their ops through
+  ``get_source_partitions``, which reads ``source_fn_stack``; only the strict (dynamo) exporter
+  writes it. Under the default non-strict export (torch 2.13) no ADD or MUL is annotated and the
+  last GFM add of CSRNet stays float.
+* min/max activation ranges over all calibration samples
+  (``RangeEstimatorParametersSet.MINMAX``). NNCF's default averages per-sample minima and maxima;
+  with a handful of photos that clips the outliers: tiny CSRNet gave 26.7 dB on
+  hubble_deep_field.jpg (the condition vector of a dark photo fell outside the averaged range),
+  > 41 dB on every photo with min/max.
+* no bias correction: NNCF's fast bias correction fitted the five calibration photos and cost
+  tiny CSRNet 6 dB on one of them; the slow variant fails in nncf 3.4 on this graph
+  ("'NoneType' object is not iterable").
+* large means split (``split_large_means``): XNNPACK, LiteRT's default CPU delegate (here
+  ai-edge-litert 2.3 on x86; Android's CPU path is XNNPACK too, its ARM kernels untested here),
+  computes an int8 MEAN that reduces more than 8192 elements per output wrong, while the builtin
+  kernel is right. A conv + ReLU + mean
+  over (H, W) gave the right means at 64x64 and 90x91 and values off by up to 0.75 from 91x91
+  (8281 elements) on; CSRNet's condition net reduces 135x240 at 1080p and its w8a8 file gave
+  6-17 dB under XNNPACK against 43-48 dB with the builtin kernels. A mean over H and W is
+  therefore exported as a mean over W, then over H (each well below the limit; both keep the
+  input's scale, so the only extra error is one rounding of the row means).
+* the converter's strict Q/DQ mode (``ConvertToTFLConfig.strict_qdq_mode``, which litert-torch
+  0.10 does not expose): in the default mode the converter folds the input QUANTIZE and the output
+  DEQUANTIZE into the signature, so the file takes and returns int8 tensors, which apps and
+  ``LiteRTRunner`` feed float32. ``_strict_qdq`` sets the flag for one conversion.
+
+w8a16 and the w8a8 fallback: ai-edge-quantizer's static recipes (``static_wi8_ai16``,
+``static_wi8_ai8``) on the float32 .tflite, calibrated on the same feeds through its calibrator
+with min/max ranges (its default is a moving average with factor 0.95, which weights the first
+photo most), with INPUT and OUTPUT left float so the signature keeps float32 I/O. int16
+activations are symmetric (zero point 0), as TFLite's 16x8 kernels require.
+
+``describe`` reads the facts for the manifest from the written file, not from the recipe.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from toolkit.errors import CamkitError
+
+#: activation bits per quantized precision id this module produces
+ACTIVATION_BITS = {"w8a8": 8, "w8a16": 16}
+#: the toolchain labels written into the scheme's "path"
+PT2E_PATH = "nncf.quantize_pt2e + litert-torch PT2EQuantizer"
+AEQ_RECIPES = {8: "static_wi8_ai8", 16: "static_wi8_ai16"}
+#: ops whose second input is a weight tensor
+WEIGHT_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "TRANSPOSE_CONV")
+#: XNNPACK's int8 MEAN was right at 8190 and wrong at 8281 reduced elements per output (above)
+XNNPACK_INT8_MEAN_MAX = 8192
+#: interpreter threads for ai-edge-quantizer's calibration runs
+CALIBRATION_THREADS = 2
+
+
+def aeq_path(bits: int, fallback_reason: str | None = None) -> str:
+    label = f"ai-edge-quantizer {AEQ_RECIPES[bits]}"
+    return f"{label} (fallback: {fallback_reason})" if fallback_reason else label
+
+
+def _torch_feeds(feeds: dict[str, np.ndarray]) -> dict[str, torch.Tensor]:
+    return {k: torch.from_numpy(np.ascontiguousarray(v, np.float32)) for k, v in feeds.items()}
+
+
+# ------------------------------------------------------------------------- w8a8: NNCF + PT2E
+
+
+def pt2e_w8a8(
+    named: nn.Module, sample: dict[str, torch.Tensor], calib: list[dict], path: Path
+) -> None:
+    """Quantize ``named`` (keyword inputs, dict output) with NNCF + PT2E and write ``path``."""
+    import litert_torch
+    import nncf
+    from litert_torch.quantize import pt2e_quantizer
+    from litert_torch.quantize.quant_config import QuantConfig
+    from nncf.experimental.torch.fx import quantize_pt2e
+    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
+
+    torch.manual_seed(0)  # nothing here draws random numbers today; keep it that way if one does
+    graph = torch.export.export(named, (), sample, strict=True).module()
+    split_large_means(graph)
+    quantizer = pt2e_quantizer.PT2EQuantizer().set_global(
+        pt2e_quantizer.get_symmetric_quantization_config(is_per_channel=True, is_dynamic=False)
+    )
+    quantized = quantize_pt2e(
+        graph,
+        quantizer,
+        nncf.Dataset(calib, _torch_feeds),  # a dict item is passed as keyword arguments
+        subset_size=len(calib),
+        fast_bias_correction=None,
+        smooth_quant=False,
+        activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
+        fold_quantize=False,  # litert-torch lowers the explicit Q/DQ pairs itself
+    )
+    with _strict_qdq():
+        edge_model = litert_torch.convert(
+            quantized, sample_kwargs=sample, quant_config=QuantConfig(pt2e_quantizer=quantizer)
+        )
+    edge_model.export(str(path))
+
+
+def xnnpack_safe_graph(named: nn.Module, sample: dict[str, torch.Tensor]) -> nn.Module:
+    """``named`` as an exported graph with its large means split, for the float conversion that
+    ai-edge-quantizer's int8 recipe starts from (its int8 MEAN runs on the same XNNPACK kernel)."""
+    graph = torch.export.export(named, (), sample).module()
+    return graph if split_large_means(graph) else named
+
+
+def split_large_means(graph: torch.fx.GraphModule) -> int:
+    """Rewrite each mean over several axes that reduces more than ``XNNPACK_INT8_MEAN_MAX``
+    elements into one mean per axis (the last axis first); returns how many were rewritten.
+
+    A single axis longer than the limit stays as it is (no image model here reduces 8192+ pixels
+    along one axis); ``meta["val"]`` is filled so NNCF's graph builder sees the new shapes."""
+    from math import prod
+
+    rewritten = 0
+    for node in list(graph.graph.nodes):
+        if node.op != "call_function" or node.target != torch.ops.aten.mean.dim:
+            continue
+        source, dims = node.args[0], node.args[1]
+        keepdim = node.args[2] if len(node.args) > 2 else node.kwargs.get("keepdim", False)
+        value = source.meta.get("val") if isinstance(source, torch.fx.Node) else None
+        if value is None or len(node.args) > 3 or node.kwargs.get("dtype") is not None:
+            continue
+        rank = value.dim()
+        axes = sorted({int(d) % rank for d in dims}, reverse=True)  # high axes first: indices hold
+        if len(axes) < 2 or prod(int(value.shape[a]) for a in axes) <= XNNPACK_INT8_MEAN_MAX:
+            continue
+        with graph.graph.inserting_before(node):
+            x, x_val = source, value
+            for axis in axes:
+                x_val = torch.ops.aten.mean.dim(x_val, [axis], keepdim)
+                x = graph.graph.call_function(torch.ops.aten.mean.dim, (x, [axis], keepdim))
+                x.meta.update({k: v for k, v in node.meta.items() if k != "val"}, val=x_val)
+        node.replace_all_uses_with(x)
+        graph.graph.erase_node(node)
+        rewritten += 1
+    if rewritten:
+        graph.graph.lint()
+        graph.recompile()
+    return rewritten
+
+
+@contextlib.contextmanager
+def _strict_qdq() -> Iterator[None]:
+    """Convert with ``strict_qdq_mode``: keep the boundary QUANTIZE/DEQUANTIZE ops (float I/O).
+
+    litert-torch 0.10 builds its ``ConvertToTFLConfig`` inside
+    ``exported_programs_to_flatbuffer`` and passes it to
+    ``converter_api_ext.run_convert_to_tfl_passes``; the flag is set there, for this block only.
+    """
+    from litert_torch._convert import litert_converter
+
+    ext = litert_converter.converter_api_ext
+    run_passes = ext.run_convert_to_tfl_passes
+
+    def run(module, pass_manager, config):
+        config.strict_qdq_mode = True
+        return run_passes(module, pass_manager, config)
+
+    ext.run_convert_to_tfl_passes = run
+    try:
+        yield
+    finally:
+        ext.run_convert_to_tfl_passes = run_passes
+
+
+# ------------------------------------------------- w8a16 and the w8a8 fallback: ai-edge-quantizer
+
+
+def aeq_static(
+    float_model: bytes, signature: str, calib: list[dict], bits: int, path: Path
+) -> None:
+    """ai-edge-quantizer static int8-weight / ``bits``-activation recipe, float32 I/O kept."""
+    from ai_edge_quantizer import calibrator, qtyping, quantizer, recipe_manager
+    from ai_edge_quantizer.algorithm_manager import AlgorithmName
+    from ai_edge_quantizer.utils import qsv_utils
+
+    recipes = recipe_manager.RecipeManager()
+    recipes.add_static_config(
+        regex=".*",
+        operation_name=qtyping.TFLOperationName.ALL_SUPPORTED,
+        activation_num_bits=bits,
+        weight_num_bits=8,
+        algorithm_key=AlgorithmName.MIN_MAX_UNIFORM_QUANT,
+    )
+    for boundary in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
+        recipes.add_quantization_config(".*", boundary, algorithm_key=AlgorithmName.NO_QUANTIZE)
+
+    ranges = calibrator.Calibrator(
+        float_model, num_threads=CALIBRATION_THREADS, qsv_update_func=qsv_utils.min_max_update
+    )
+    ranges.calibrate({signature: calib}, recipes)
+    engine = quantizer.Quantizer(float_model, recipes.get_quantization_recipe())
+    result = engine.quantize(ranges.get_model_qsvs(), enable_progress_report=False)
+    Path(path).write_bytes(bytes(result.quantized_model))
+
+
+# ------------------------------------------------------------------------------ what's inside
+
+
+def _dtype_names() -> dict[int, str]:
+    from ai_edge_litert import schema_py_generated as schema
+
+    return {v: k.lower() for k, v in vars(schema.TensorType).items() if k.isupper()}
+
+
+def describe(path: Path) -> dict:
+    """The quantization facts of a .tflite, read from its tensors.
+
+    Returns ``weights`` and ``activations`` ({bits, granularity, symmetric}, None when nothing
+    is integer), ``float_layers`` (ops that compute in float, as "OP tensor-name"; QUANTIZE at a
+    graph input and DEQUANTIZE at a graph output are the boundary, not layers), ``io`` (dtype of
+    the signature tensors, "float32" or e.g. "int8"), ``boundary`` (QUANTIZE/DEQUANTIZE counts at
+    the I/O and inside the graph).
+    """
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools.flatbuffer_utils import get_builtin_code_from_operator_code
+
+    dtypes = _dtype_names()
+    op_names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+    model = schema.Model.GetRootAs(Path(path).read_bytes(), 0)
+
+    def op_name(op) -> str:
+        code = get_builtin_code_from_operator_code(model.OperatorCodes(op.OpcodeIndex()))
+        return op_names.get(code, "CUSTOM")
+
+    weights, activations = [], []  # (bits, per_channel, symmetric)
+    float_layers: list[str] = []
+    boundary: Counter[str] = Counter()
+    io_types = set()
+    for g in range(model.SubgraphsLength()):
+        graph = model.Subgraphs(g)
+        inputs = set(graph.InputsAsNumpy().tolist())
+        outputs = set(graph.OutputsAsNumpy().tolist())
+        if g == 0:
+            io_types |= {dtypes[graph.Tensors(i).Type()] for i in inputs | outputs}
+        produced = {
+            int(i)
+            for k in range(graph.OperatorsLength())
+            for i in graph.Operators(k).OutputsAsNumpy()
+        }
+
+        def facts(index: int) -> tuple[str, int, bool]:
+            """dtype, number of scales (0: not quantized), symmetric (all zero points 0)."""
+            tensor = graph.Tensors(index)
+            q = tensor.Quantization()
+            scales = q.ScaleLength() if q is not None else 0
+            symmetric = q is None or q.ZeroPointLength() == 0 or not q.ZeroPointAsNumpy().any()
+            return dtypes[tensor.Type()], scales, symmetric
+
+        for k in range(graph.OperatorsLength()):
+            op = graph.Operators(k)
+            name = op_name(op)
+            ins = [int(i) for i in op.InputsAsNumpy() if i >= 0]
+            outs = [int(i) for i in op.OutputsAsNumpy() if i >= 0]
+            activation_ins = [i for i in ins if i in produced or i in inputs]
+            if name == "QUANTIZE" and activation_ins:
+                at_input = set(activation_ins) <= inputs
+                boundary["quantize_at_input" if at_input else "quantize_inside"] += 1
+            if name == "DEQUANTIZE":
+                if not activation_ins:  # a float16/int8 constant widened for a float op
+                    continue
+                at_output = set(outs) <= outputs
+                boundary["dequantize_at_output" if at_output else "dequantize_inside"] += 1
+            out_dtype = facts(outs[0])[0] if outs else "none"
+            if name not in ("QUANTIZE", "DEQUANTIZE") and out_dtype.startswith("float"):
+                label = graph.Tensors(outs[0]).Name()
+                label = label.decode() if isinstance(label, bytes) else str(label)
+                float_layers.append(f"{name} {label}")
+            if name in WEIGHT_OPS and len(ins) > 1:
+                dtype, scales, symmetric = facts(ins[1])
+                if scales and dtype.startswith(("int", "uint")):
+                    weights.append((_bits(dtype), scales > 1, symmetric))
+            for i in outs:
+                dtype, scales, symmetric = facts(i)
+                if scales and dtype.startswith(("int", "uint")):
+                    activations.append((_bits(dtype), scales > 1, symmetric))
+    return {
+        "weights": _summary(weights),
+        "activations": _summary(activations),
+        "float_layers": float_layers,
+        "io": "/".join(sorted(io_types)),
+        "boundary": dict(sorted(boundary.items())),
+    }
+
+
+def _bits(dtype: str) -> int:
+    return int("".join(c for c in dtype if c.isdigit()))
+
+
+def _summary(entries: list[tuple[int, bool, bool]]) -> dict | None:
+    """{bits, granularity, symmetric} over tensors; "mixed" granularity where they disagree."""
+    if not entries:
+        return None
+    bits = sorted({b for b, _, _ in entries})
+    channel = {c for _, c, _ in entries}
+    return {
+        "bits": bits[0] if len(bits) == 1 else bits,
+        "granularity": (
+            "mixed" if len(channel) > 1 else "per-channel" if True in channel else "per-tensor"
+        ),
+        # affine ranges may land on zero point 0 by chance: symmetric only if every one does
+        "symmetric": all(s for _, _, s in entries),
+    }
+
+
+def integer_problems(facts: dict, activation_bits: int) -> list[str]:
+    """Why a file is not the promised integer model (empty when it is)."""
+    problems = []
+    weights, activations = facts["weights"], facts["activations"]
+    if weights is None or weights["bits"] != 8:
+        problems.append(f"weights are not int8 ({weights})")
+    if activations is None or activations["bits"] != activation_bits:
+        problems.append(f"activations are not int{activation_bits} ({activations})")
+    float_weight_ops = [f for f in facts["float_layers"] if f.split()[0] in WEIGHT_OPS]
+    if float_weight_ops:
+        problems.append(f"{len(float_weight_ops)} conv/fully-connected ops compute in float")
+    if facts["io"] != "float32":
+        problems.append(f"signature I/O is {facts['io']}, not float32")
+    return problems
+
+
+def check_integer(facts: dict, activation_bits: int, what: str) -> None:
+    problems = integer_problems(facts, activation_bits)
+    if problems:
+        raise CamkitError(f"{what} is not a w8a{activation_bits} model: {'; '.join(problems)}")
