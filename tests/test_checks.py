@@ -95,3 +95,33 @@ def test_task_check_reports_drop(tiny_onnx, tmp_path):
     _break_onnx_weights(manifest, scale=3.0)
     results, _ = run_checks(art, data_dir=tmp_path / "pairs", max_images=2, progress=False)
     assert results[0].task["drop_db"] != pytest.approx(0.0, abs=1e-6)
+
+
+def test_max_drop_db_fails_quantized_artifact_below_its_real_drop(tmp_path):
+    pytest.importorskip("nncf")
+    from PIL import Image
+
+    from toolkit.export import export_artifacts, make_spec, resolve_weights
+
+    spec = make_spec("retouch_csrnet", "tiny", None, "nchw", False)
+    weights = resolve_weights("retouch_csrnet", "tiny", None, False)
+    export_artifacts(spec, weights, ["onnx"], ["w8a8"], tmp_path / "art", progress=False)
+    rng = np.random.default_rng(0)
+    for sub in ("input", "target"):
+        (tmp_path / "pairs" / sub).mkdir(parents=True)
+    for i in range(3):
+        img = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+        Image.fromarray(img).save(tmp_path / "pairs" / "input" / f"{i}.png")
+        Image.fromarray(np.clip(img * 1.1, 0, 255).astype(np.uint8)).save(
+            tmp_path / "pairs" / "target" / f"{i}.png"
+        )
+    [result], _ = run_checks(tmp_path / "art", data_dir=tmp_path / "pairs", progress=False)
+    drop = result.task["drop_db"]
+    assert drop != 0.0, "an 8-bit artifact must differ from the float model on real pixels"
+    [loose], _ = run_checks(tmp_path / "art", data_dir=tmp_path / "pairs", progress=False,
+                            max_drop_db=abs(drop) + 0.01)
+    assert not any("task PSNR drop" in p for p in loose.problems)
+    [tight], _ = run_checks(tmp_path / "art", data_dir=tmp_path / "pairs", progress=False,
+                            max_drop_db=drop - 0.01)
+    assert any("task PSNR drop" in p for p in tight.problems) and not tight.passed
+    assert tight.budget["task_drop_db_max"] == pytest.approx(drop - 0.01)
