@@ -14,7 +14,7 @@ PRECISIONS: dict[str, str] = {
     "fp32": "float32 weights and activations",
     "fp16": "float16 weights and activations (I/O stays float32)",
     "w8a8": "int8 weights (per-channel, symmetric) and int8 activations (per-tensor, calibrated)",
-    "w8a16": "int8 weights (per-channel, symmetric), float16 activations",
+    "w8a16": "int8 weights (per-channel, symmetric), 16-bit integer activations (per-tensor, calibrated)",
     "w8": "int8 weights only (per-channel, symmetric), float activations",
 }
 
