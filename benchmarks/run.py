@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from toolkit import artifacts, registry  # noqa: E402
-from toolkit._quiet import quiet, quiet_environment  # noqa: E402
+from toolkit._quiet import quiet_environment  # noqa: E402
 from toolkit.checks.gate import run_checks  # noqa: E402
 from toolkit.export import export_artifacts, make_spec, resolve_weights  # noqa: E402
 from toolkit.profilers.host import time_runner  # noqa: E402
@@ -78,10 +78,7 @@ def main() -> int:
             manifest = artifacts.read_manifest(manifest_path)
             latency = None
             if result.mode == "runtime":
-                with quiet():
-                    runner = registry.format_module(result.format).load(
-                        manifest_path.parent / manifest["artifact"]["file"]
-                    )
+                runner = registry.load_runner(manifest_path, manifest)
                 latency = time_runner(runner, feeds, warmup=2, runs=args.runs)
             rows.append({
                 "format": result.format,

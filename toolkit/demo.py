@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 
 from toolkit import artifacts, registry
-from toolkit._quiet import quiet
 from toolkit.checks.gate import run_checks
 from toolkit.checks.html import Row, render
 from toolkit.checks.report import markdown
@@ -67,10 +66,7 @@ def run_demo(
         manifest = artifacts.read_manifest(manifest_path)
         latency = None
         if result.mode == "runtime":
-            with quiet():
-                runner = registry.format_module(result.format).load(
-                    manifest_path.parent / manifest["artifact"]["file"]
-                )
+            runner = registry.load_runner(manifest_path, manifest)
             runners[(result.format, result.precision)] = runner
             latency = time_runner(runner, feeds)["median_ms"]
         rows.append(Row(result.format, result.precision, manifest["artifact"]["size_bytes"],

@@ -85,6 +85,16 @@ def require_format(name: str) -> ModuleType:
     return mod
 
 
+def load_runner(manifest_path: Path, manifest: dict):
+    """The Runner of the artifact a manifest describes (its format module's ``load``, quietly)."""
+    from toolkit._quiet import quiet
+
+    with quiet():
+        return format_module(manifest["format"]).load(
+            Path(manifest_path).parent / manifest["artifact"]["file"]
+        )
+
+
 def check_precision(fmt: str, precision: str) -> str:
     if precision not in PRECISIONS:
         raise unknown("precision", precision, PRECISIONS)
