@@ -14,7 +14,9 @@ import pytest
 
 from conftest import run_cli
 from toolkit.artifacts import MANIFEST_SCHEMA
-from toolkit.profilers.parsers import parse_benchmark_model, parse_onnxruntime_perf_test
+from toolkit.profilers.parsers import (
+    _body, parse_benchmark_model, parse_onnxruntime_perf_test,
+)
 from toolkit.profilers.schema import validate
 
 FIXTURES = Path(__file__).parent / "fixtures" / "profilers"
@@ -135,6 +137,49 @@ def test_a_delegate_that_took_nothing_is_recorded_as_such():
     d = parse_benchmark_model(text).delegation
     assert (d.delegate, d.nodes_delegated, d.delegate_kernels, d.fully_delegated) == (
         "GPU", 0, 0, False)
+
+
+@pytest.mark.parametrize("line", [
+    "INFO: Num threads: [4]",  # TFLITE_LOG(INFO), tools/logging.h
+    "WARN: Num threads: [4]",  # TFLITE_LOG(WARN)
+    "VERBOSE: Num threads: [4]",  # minimal logging, as the "Replacing ..." line is printed
+    "INFO: [benchmark_litert_model.h:94] Num threads: [4]",  # LITERT_LOG adds [file:line]
+    "I tflite  : Num threads: [4]",  # logcat
+    "Num threads: [4]",  # tools/logging.h before the prefix existed
+])
+def test_every_log_prefix_is_taken_off(line):
+    assert _body(line) == "Num threads: [4]"
+
+
+def test_runs_that_all_took_the_same_time_print_only_curr():
+    # Stat::OutputToStream: "count=N curr=X(all same)", then StatWithPercentiles' percentiles
+    text = ("INFO: Running benchmark for at least 1 iterations and at least 0.5 seconds but "
+            "terminate if exceeding 150 seconds.\n"
+            "INFO: count=1 curr=20500 p5=20500 median=20500 p95=20500\n\n"
+            "INFO: Running benchmark for at least 50 iterations and at least 1 seconds but "
+            "terminate if exceeding 150 seconds.\n"
+            "INFO: count=50 curr=20000(all same) p5=20000 median=20000 p95=20000\n\n"
+            "INFO: Inference timings in us: Init: 3000, First inference: 20500, "
+            "Warmup (avg): 20500, Inference (avg): 20000\n")
+    lat = parse_benchmark_model(text).latency
+    assert (lat.mean_ms, lat.min_ms, lat.max_ms, lat.median_ms, lat.n) == (20.0, 20.0, 20.0,
+                                                                          20.0, 50)
+    assert (lat.first_ms, lat.warmup_mean_ms) == (20.5, 20.5)
+
+
+@pytest.mark.parametrize("suffix", [
+    "for the whole graph.",  # LiteRT tflite/core/subgraph.cc until 2024-12-19
+    "for subgraph {i}.",  # until 2026-07-09
+    "for subgraph {i} (main).",  # since
+])
+def test_replacing_line_every_wording_and_subgraph_0_first(suffix):
+    line = ("VERBOSE: Replacing {d} out of {t} node(s) with delegate (TfLiteXNNPackDelegate) "
+            "node, yielding {p} partitions " + suffix)
+    text = (line.format(d=3, t=4, p=2, i=1) + "\n" + line.format(d=31, t=32, p=2, i=0) + "\n")
+    d = parse_benchmark_model(text).delegation
+    expected = (3, 4) if suffix == "for the whole graph." else (31, 32)  # unnumbered: the first
+    assert (d.nodes_delegated, d.nodes_total, d.partitions) == (*expected, 2)
+    assert d.delegate == "TfLiteXNNPackDelegate" and d.fully_delegated is False
 
 
 def test_truncated_output_is_a_structured_error_with_the_numbers_before_it():

@@ -29,8 +29,11 @@ from toolkit.profilers.schema import (
 )
 
 NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
-#: log prefixes in front of a message: "INFO: ", "ERROR: ", logcat's "I tflite  : "
-_PREFIX = re.compile(r"^\s*(?:(?:INFO|WARNING|ERROR|VERBOSE|DEBUG):\s*|[VDIWEF]\s+tflite\s*:\s*)?")
+#: log prefixes in front of a message: TFLITE_LOG's "INFO: "/"WARN: "/"ERROR: ", TFLite minimal
+#: logging's "VERBOSE: "/"WARNING: ", LITERT_LOG's "INFO: [benchmark_litert_model.h:94] " (file
+#: and line), and logcat's "I tflite  : "
+_PREFIX = re.compile(r"^\s*(?:(?:INFO|WARN(?:ING)?|ERROR|FATAL|VERBOSE|DEBUG):\s*"
+                     r"(?:\[[\w.+-]+:\d+\]\s*)?|[VDIWEF]\s+(?:tflite|litert)\s*:\s*)?")
 _CRASH = re.compile(r"Segmentation fault|Aborted|Fatal signal|SIG(?:SEGV|ABRT|BUS|KILL)|"
                     r"core dumped|terminate called|Abort message", re.IGNORECASE)
 _TFLITE_FAILURE = re.compile(r"^ERROR:|Failed to|failed\.|Benchmarking failed", re.IGNORECASE)
@@ -92,8 +95,16 @@ def _failure(text: str, failure: re.Pattern, done_hint: str) -> ProfileError:
 
 
 def _stat_line(body: str) -> dict[str, float]:
-    """``count=50 first=... avg=1.24027e+06 std=... p5=... median=... p95=...`` as a dict."""
-    return {k: float(v) for k, v in re.findall(rf"(\w+)=({NUM})", body)}
+    """``count=50 first=... avg=1.24027e+06 std=... p5=... median=... p95=...`` as a dict.
+
+    ``Stat::OutputToStream`` prints only ``count= curr=`` when every run took the same time
+    (always so for a single run), with ``(all same)`` glued to ``curr`` when count > 1; that
+    line gets ``all_same`` = 1.
+    """
+    stats = {k: float(v) for k, v in re.findall(rf"(\w+)=({NUM})", body)}
+    if "(all same)" in body or ("first" not in stats and stats.get("count") == 1):
+        stats["all_same"] = 1.0
+    return stats
 
 
 def _run_stats(text: str) -> tuple[dict | None, dict | None]:
@@ -129,8 +140,11 @@ def _delegation(text: str) -> Delegation | None:
     """Coverage from the interpreter's "Replacing ..." line and the tool's "Explicitly applied"
     line. With several subgraphs or delegates the first "Replacing" line (the primary graph's,
     first delegate) is the one recorded; None when no delegate line was printed at all."""
-    replacing = re.search(r"Replacing (\d+) out of (\d+) node\(s\) with delegate \((.+?)\) node, "
-                          r"yielding (\d+) partitions", text)
+    # the wording ends "for the whole graph." (LiteRT until 2024-12), "for subgraph %d."
+    # (until 2026-07), then "for subgraph %d (%s)."; prefer subgraph 0's line where numbered
+    lines = list(re.finditer(r"Replacing (\d+) out of (\d+) node\(s\) with delegate \((.+?)\) "
+                             r"node, yielding (\d+) partitions(?: for subgraph (\d+))?", text))
+    replacing = next((m for m in lines if m.group(5) == "0"), lines[0] if lines else None)
     old = re.search(r"Replacing (\d+) node\(s\) with delegate \((.+?)\) node, "
                     r"yielding (\d+) partitions", text)
     full = re.search(r"Explicitly applied (\S+) delegate, and the model graph will be "
@@ -266,8 +280,8 @@ def parse_benchmark_model(raw: str | bytes, op_csv: str | bytes | None = None) -
     def timed_ms(key: str) -> float | None:
         if timed is None:
             return None
-        if key not in timed and timed.get("count") == 1 and key in ("avg", "min", "max"):
-            key = "curr"  # a single run prints only curr=: it is the mean, min and max
+        if key not in timed and timed.get("all_same") and key in ("avg", "min", "max"):
+            key = "curr"  # all runs equal (or a single run) print only curr=: mean, min, max
         return _scaled(timed[key], _US_PER_MS) if key in timed else None
 
     first_warmup = None
