@@ -3,7 +3,10 @@
 ``PairedFolder(root)`` reads ``root/input/*`` and ``root/target/*`` with matching names (the usual
 MIT-Adobe FiveK layout: camera rendering vs expert C). ``SyntheticRetouch(folder)`` turns any
 folder of good photos into pairs: target = the photo, input = the photo after a random global edit
-(``toolkit.data.degradations``), so a model learns to undo a bad edit.
+(``toolkit.data.degradations``), so a model learns to undo a bad edit. ``SyntheticPhone(folder)``
+does the same with a phone-camera degradation (blur, noise, colour cast, flat tone, JPEG).
+DPED (``toolkit.data.dped``) and unpaired folders (``toolkit.data.unpaired``) build on the same
+``_CroppedPairs`` base.
 
 Randomness is a pure function of ``(seed, epoch, index)`` for training samples (random crop,
 flip, edit) and of ``(seed, index)`` for validation samples (centre crop, fixed edit). A resumed
@@ -79,11 +82,17 @@ class _CroppedPairs(Dataset):
             self._cache.popitem(last=False)
         return image
 
-    def _window(self, shape: tuple[int, ...], index: int) -> tuple[slice, slice, bool]:
-        """Rows, columns and a flip flag: random for training, centred for validation."""
+    def _window(
+        self, shape: tuple[int, ...], index: int, purpose: int = _WINDOW
+    ) -> tuple[slice, slice, bool]:
+        """Rows, columns and a flip flag: random for training, centred for validation.
+
+        ``purpose`` picks the random stream: unpaired datasets crop their two images with two
+        independent windows (``_WINDOW`` and another purpose).
+        """
         height, width, crop = shape[0], shape[1], self.crop_px
         if self.train:
-            rng = self._rng(index, _WINDOW)
+            rng = self._rng(index, purpose)
             top = int(rng.integers(0, height - crop + 1))
             left = int(rng.integers(0, width - crop + 1))
             flip = bool(rng.integers(0, 2))
@@ -165,6 +174,49 @@ class SyntheticRetouch(_CroppedPairs):
         target = photo[rows, cols]
         edited = degradations.apply(target, self.params(index))
         return _tensor(edited, flip), _tensor(target, flip)
+
+
+class SyntheticPhone(_CroppedPairs):
+    """Any folder of good photos: target = the photo, input = as a cheap phone camera records it.
+
+    The degradation (``degradations.apply_phone``: blur, sensor noise, colour cast, flat tone,
+    JPEG) is applied to the crop, after any ``short_side_px`` resize, so blur, noise and JPEG
+    blocks are at the scale the model sees. ``strength`` (0..2) scales the random ranges.
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        crop_px: int,
+        *,
+        train: bool,
+        seed: int = 0,
+        names: Sequence[str] | None = None,
+        length: int | None = None,
+        short_side_px: int | None = None,
+        strength: float = 1.0,
+    ) -> None:
+        folder = Path(folder)
+        files = _folder(folder, "photos")
+        chosen = _choose([p.name for p in files], [p.name for p in files], names, folder)
+        self.photos = [folder / name for name in chosen]
+        degradations.sample_phone(np.random.default_rng(0), strength)  # validates strength
+        self.strength = strength
+        super().__init__(
+            crop_px, train=train, seed=seed, count=len(self.photos), length=length,
+            short_side_px=short_side_px,
+        )
+
+    def params(self, index: int) -> degradations.PhoneParams:
+        """The degradation of sample ``index`` (of the current epoch, for training samples)."""
+        return degradations.sample_phone(self._rng(index, _EDIT), self.strength)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        photo = self._image(self.photos[index % len(self.photos)])
+        rows, cols, flip = self._window(photo.shape, index)
+        target = photo[rows, cols]
+        degraded = degradations.apply_phone(target, self.params(index))
+        return _tensor(degraded, flip), _tensor(target, flip)
 
 
 # ------------------------------------------------------------------------------------ helpers
