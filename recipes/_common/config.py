@@ -3,7 +3,8 @@
 Every key must be a field of the dataclass (an unknown key is an error with the nearest
 suggestion), every field without a default must be present, and values are type-checked against
 the annotations: ``int``, ``float``, ``bool``, ``str``, ``Path``, ``tuple[X, ...]``,
-``tuple[X, Y]``, ``X | None`` and nested dataclasses. Relative paths resolve against the project
+``tuple[X, Y]``, ``dict[str, X]`` (a mapping with string keys), ``X | None`` and nested
+dataclasses. Relative paths resolve against the project
 root (the folder that holds ``recipes/``), so a recipe works from any working directory.
 """
 
@@ -71,6 +72,8 @@ def as_plain(obj: Any, root: Path) -> Any:
         return relative(obj, root)
     if isinstance(obj, (tuple, list)):
         return [as_plain(v, root) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): as_plain(v, root) for k, v in obj.items()}
     return obj
 
 
@@ -93,6 +96,13 @@ def coerce(value: Any, tp: Any, where: str, root: Path) -> Any:
         return coerce(value, inner, where, root)
     if dataclasses.is_dataclass(tp):
         return parse(tp, value, where, root)
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise CamkitError(f"{where} must be a mapping, got {_kind(value)}")
+        for key in value:
+            if not isinstance(key, str):
+                raise CamkitError(f"{where} keys must be names, got {_kind(key)}")
+        return {k: coerce(v, args[1], f"{where}.{k}", root) for k, v in value.items()}
     if origin is tuple:
         if not isinstance(value, list):
             raise CamkitError(f"{where} must be a list, got {_kind(value)}")

@@ -78,7 +78,12 @@ def barrier(procs: Processes) -> None:
 
 
 def wrap(net: nn.Module, procs: Processes) -> nn.Module:
-    """DistributedDataParallel around ``net`` when distributed (gradients averaged per step)."""
+    """DistributedDataParallel around ``net`` when distributed (gradients averaged per backward).
+
+    find_unused_parameters stays off: the engine gives each phase only its own group's networks
+    wrapped and freezes the rest (see recipes/_common/recipe.py), so every wrapped parameter gets
+    exactly one gradient per backward.
+    """
     if not procs.distributed:
         return net
     from torch.nn.parallel import DistributedDataParallel
@@ -100,3 +105,23 @@ def mean_across(value: torch.Tensor, procs: Processes) -> float:
         dist.all_reduce(value, op=dist.ReduceOp.SUM)
         value = value / procs.world_size
     return float(value.item())
+
+
+def means_across(values: list[torch.Tensor], procs: Processes) -> list[float]:
+    """The means of several scalars over all processes, in one all-reduce."""
+    if not values:
+        return []
+    stacked = torch.stack([v.detach().reshape(()).float() for v in values])
+    if procs.distributed:
+        dist.all_reduce(stacked, op=dist.ReduceOp.SUM)
+        stacked = stacked / procs.world_size
+    return [float(v) for v in stacked.cpu()]
+
+
+def gather(obj: object, procs: Processes) -> list[object]:
+    """``obj`` of every process, by rank (a one-element list when not distributed)."""
+    if not procs.distributed:
+        return [obj]
+    out: list[object] = [None] * procs.world_size
+    dist.all_gather_object(out, obj)
+    return out

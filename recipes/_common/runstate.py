@@ -4,8 +4,19 @@ Layout::
 
     RUN_DIR/config.yaml                      copy of the recipe that started the run
     RUN_DIR/checkpoints/step-0000500.safetensors (+ .json)   camkit checkpoints (weights only)
-    RUN_DIR/state.pt                         step, weights, optimizer, RNG: what --resume reads
+    RUN_DIR/checkpoints/<net>/step-0000500.safetensors       training-only networks, when
+                                             train.save_training_nets (not loadable by build)
+    RUN_DIR/state.pt                         everything --resume reads (below)
     RUN_DIR/log.jsonl                        start, validation and checkpoint events
+    RUN_DIR/metrics.csv, tensorboard/, grids/step-0000500.png   see logs.py and trainer.py
+
+``state.pt`` (format 2) holds: ``step``; ``nets`` (every network's raw weights by name) and
+``optimizers`` (every group's Adam state); ``model`` and ``optimizer``, the exported network's
+weights and its group's optimizer (the same tensors, stored once); ``scaler`` (the AMP GradScaler,
+empty when off); ``ema`` (the exported network's moving average, or None); ``rng`` (per process:
+torch CPU and CUDA, numpy, python ``random``); ``train_seconds``, ``val``; ``means`` (the loss
+sums of the logging windows in progress) and ``metrics_csv_bytes`` (where metrics.csv ends).
+A format-1 state (one network, before GAN support) is read as format 2.
 
 Every file is written to a temp file and renamed into place, the checkpoint before the state, so
 a kill at any moment leaves the previous state and its checkpoint intact. ``state.pt`` holds only
@@ -27,9 +38,11 @@ from toolkit.checkpoints import save_checkpoint
 from toolkit.errors import CamkitError
 
 STATE_NAME = "state.pt"
-STATE_FORMAT = 1
-_STATE_KEYS = ("format", "model_id", "variant", "step", "model", "optimizer", "torch_rng",
-               "train_seconds", "val")
+STATE_FORMAT = 2
+_STATE_KEYS = ("format", "model_id", "variant", "step", "nets", "optimizers", "scaler", "ema",
+               "rng", "train_seconds", "val", "means", "metrics_csv_bytes")
+_STATE_KEYS_V1 = ("format", "model_id", "variant", "step", "model", "optimizer", "torch_rng",
+                  "train_seconds", "val")
 
 
 def state_path(run_dir: Path) -> Path:
@@ -78,6 +91,9 @@ def load_state(run_dir: Path, model_id: str, variant: str) -> dict[str, Any]:
             f"training state {path} is corrupt or truncated ({first}); restore it from a backup, "
             f"or start over with --run-dir NEW_DIR"
         ) from None
+    if isinstance(state, dict) and state.get("format") == 1:
+        if all(k in state for k in _STATE_KEYS_V1):
+            state = _upgrade_v1(state)
     if not isinstance(state, dict) or any(k not in state for k in _STATE_KEYS):
         raise CamkitError(f"{path} is not a camkit training state; start over with --run-dir NEW_DIR")
     if state["format"] != STATE_FORMAT:
@@ -90,6 +106,17 @@ def load_state(run_dir: Path, model_id: str, variant: str) -> dict[str, Any]:
     return state
 
 
+def _upgrade_v1(state: dict[str, Any]) -> dict[str, Any]:
+    """A format-1 state (single network 'model', torch RNG only) in format 2."""
+    return {
+        "format": STATE_FORMAT, "model_id": state["model_id"], "variant": state["variant"],
+        "step": state["step"], "nets": {"model": state["model"]},
+        "optimizers": {"model": state["optimizer"]}, "scaler": {}, "ema": None,
+        "rng": [{"torch": state["torch_rng"]}], "train_seconds": state["train_seconds"],
+        "val": state["val"], "means": {}, "metrics_csv_bytes": None,
+    }
+
+
 def save_weights(
     run_dir: Path, step: int, weights: dict[str, torch.Tensor], model_id: str, variant: str,
     info: dict[str, Any], keep: int,
@@ -97,10 +124,62 @@ def save_weights(
     """A camkit checkpoint for ``step``; older ones beyond the newest ``keep`` are deleted."""
     path = checkpoint_path(run_dir, step)
     save_checkpoint(path, weights, model_id, variant, info)
-    for old in checkpoints(run_dir)[:-keep]:
+    _prune(checkpoints(run_dir), keep)
+    return path
+
+
+def save_training_net(
+    run_dir: Path, step: int, name: str, weights: dict[str, torch.Tensor], model_id: str,
+    variant: str, info: dict[str, Any], keep: int,
+) -> Path:
+    """A training-only network's weights at ``step``: checkpoints/<name>/step-XXXXXXX.safetensors.
+
+    Its model id is ``<model_id>.<name>`` so that ``build`` of the exported model refuses it.
+    """
+    folder = Path(run_dir) / "checkpoints" / name
+    path = folder / f"step-{step:07d}.safetensors"
+    save_checkpoint(path, weights, f"{model_id}.{name}", variant, {**info, "network": name})
+    _prune(sorted(folder.glob("step-*.safetensors")), keep)
+    return path
+
+
+def _prune(paths: list[Path], keep: int) -> None:
+    for old in paths[:-keep]:
         old.unlink(missing_ok=True)
         old.with_suffix(".json").unlink(missing_ok=True)
-    return path
+
+
+def rng_state() -> dict[str, Any]:
+    """This process's random states (torch CPU and CUDA, numpy's global, python's ``random``)."""
+    import random
+
+    import numpy as np
+
+    kind, keys, pos, has_gauss, gauss = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "cuda": torch.cuda.get_rng_state() if torch.cuda.is_available() else None,
+        "numpy": {"kind": kind, "keys": torch.from_numpy(keys.astype("int64")), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "gauss": float(gauss)},
+        "python": random.getstate(),
+    }
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore ``rng_state()``'s result (parts a format-1 state lacks stay as they are)."""
+    import random
+
+    import numpy as np
+
+    torch.set_rng_state(state["torch"])
+    if state.get("cuda") is not None and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+    if "numpy" in state:
+        n = state["numpy"]
+        np.random.set_state((n["kind"], n["keys"].numpy().astype("uint32"), n["pos"],
+                             n["has_gauss"], n["gauss"]))
+    if "python" in state:
+        random.setstate(state["python"])
 
 
 def log_event(run_dir: Path, event: str, **fields: Any) -> None:

@@ -1,0 +1,147 @@
+"""What a model brings to the engine: networks, optimizer groups, the step, the data.
+
+The simple case is one network trained on ``loss(net(batch[0]), batch[1])`` (CSRNet with L1): give
+``build_model`` and ``loss`` and leave the rest at their defaults. A GAN adds training-only
+networks, groups them under optimizers, and splits each training step into phases::
+
+    RECIPE = Recipe(
+        model_id="retouch_csrnet", data_config=DataConfig, build_model=csrnet.build,
+        build_datasets=build_datasets, describe_data=describe_data,
+        exported="generator",                                # saved as the camkit checkpoint
+        networks={"critic": lambda variant: Critic()},       # training-only, kept in state.pt
+        groups={"d": ("critic",), "g": ("generator",)},      # one Adam per group
+        phases=(Phase("d", d_loss, scalars=("d_real", "d_fake"), in_warmup=False),
+                Phase("g", g_loss, scalars=("l1", "adv"))),
+    )
+
+Each training step runs the phases in the order given, each a full update of its group: zero the
+group's gradients, ``loss, scalars = phase.loss(ctx)`` (under autocast when ``train.amp``),
+backward, optimizer step. So the order above is the usual alternation: the discriminator learns
+on the generator's current output, then the generator learns against the updated discriminator.
+
+Inside a phase, ``ctx.nets`` holds every network: those of the phase's group are trainable (and
+DDP-wrapped under torchrun); all others are the plain modules with ``requires_grad`` off, so a
+generator's loss flows *through* the discriminator into the generator but never into the
+discriminator, and the discriminator phase computes ``G(x)`` without building G's graph (no
+``detach`` needed). Every network of a group must take part in each loss of its phase (DDP
+reduces each parameter's gradient once per backward; see trainer.py).
+
+Before ``train.gan_start_step`` (warm-up) phases with ``in_warmup=False`` are skipped and
+``ctx.warmup`` is True: the generator phase then returns its content loss only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import Dataset
+
+from recipes._common.losses import l1
+from toolkit.errors import CamkitError
+
+#: (the total loss to minimise, named scalars to log: the names the Phase declares)
+PhaseResult = tuple[torch.Tensor, Mapping[str, torch.Tensor | float]]
+
+
+@dataclass(frozen=True)
+class StepContext:
+    """What a phase's loss function sees."""
+
+    nets: Mapping[str, nn.Module]  # this phase's view of every network (see the module docstring)
+    fixed: Mapping[str, nn.Module]  # Recipe.fixed modules, on the device, eval, frozen
+    batch: tuple[torch.Tensor, ...]  # the step's batch on the device (the same for every phase)
+    step: int  # updates done before this one (0 at the first step)
+    warmup: bool  # step < train.gan_start_step: content loss only
+    device: torch.device
+
+
+@dataclass(frozen=True)
+class Phase:
+    """One update of one optimizer group within a training step."""
+
+    group: str  # the optimizer group this phase steps
+    loss: Callable[[StepContext], PhaseResult]
+    scalars: tuple[str, ...] = ()  # names of the scalars ``loss`` returns (log and CSV columns)
+    in_warmup: bool = True  # False: skipped while step < train.gan_start_step (discriminators)
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A model's training recipe (see the module docstring)."""
+
+    model_id: str
+    data_config: type  # a dataclass for the ``data:`` section
+    build_model: Callable[[str], nn.Module]  # variant -> the untrained exported network
+    build_datasets: Callable[[Any, int], tuple[Dataset, Dataset]]  # (data, seed) -> (train, val)
+    describe_data: Callable[[Any, Path], dict[str, Any]]  # (data, root) -> checkpoint record
+    loss: Callable[[torch.Tensor, torch.Tensor], torch.Tensor] = l1  # the default phase's loss
+    exported: str = "model"  # the exported network's name (nets, state.pt, logs)
+    #: training-only networks: name -> (variant -> untrained module)
+    networks: Mapping[str, Callable[[str], nn.Module]] = field(default_factory=dict)
+    groups: Mapping[str, tuple[str, ...]] | None = None  # optimizer -> its networks; None: one
+    phases: tuple[Phase, ...] = ()  # (): one phase minimising loss(exported(batch[0]), batch[1])
+    fixed: Mapping[str, Callable[[], nn.Module]] = field(default_factory=dict)  # e.g. VGG features
+
+    def __post_init__(self) -> None:
+        names = [self.exported, *self.networks]
+        if self.exported in self.networks:
+            raise CamkitError(f"recipe {self.model_id}: '{self.exported}' is both the exported "
+                              f"network and a training-only one; rename one")
+        if not self.phases and len(self.optimizer_groups()) != 1:
+            raise CamkitError(f"recipe {self.model_id}: several optimizer groups need phases")
+        grouped = [n for nets in self.optimizer_groups().values() for n in nets]
+        if sorted(grouped) != sorted(names):
+            raise CamkitError(
+                f"recipe {self.model_id}: groups must hold each network exactly once; networks "
+                f"{names}, grouped {grouped}"
+            )
+        phases = self.step_phases()
+        for phase in phases:
+            if phase.group not in self.optimizer_groups():
+                raise CamkitError(f"recipe {self.model_id}: phase of unknown group '{phase.group}'")
+        for group in self.optimizer_groups():
+            if [p.group for p in phases].count(group) != 1:
+                raise CamkitError(
+                    f"recipe {self.model_id}: group '{group}' needs exactly one phase")
+        columns = self.loss_names() + [s for p in phases for s in p.scalars]
+        if len(set(columns)) != len(columns) or {"lr", "step"} & set(columns):
+            raise CamkitError(f"recipe {self.model_id}: scalar names must be unique and differ "
+                              f"from the loss names, got {columns}")
+
+    def optimizer_groups(self) -> dict[str, tuple[str, ...]]:
+        """Optimizer group -> its networks; the single-network default is {'model': (exported,)}."""
+        return dict(self.groups) if self.groups is not None else {"model": (self.exported,)}
+
+    def step_phases(self) -> tuple[Phase, ...]:
+        if self.phases:
+            return self.phases
+        (group,) = self.optimizer_groups()
+        loss, exported = self.loss, self.exported
+
+        def supervised(ctx: StepContext) -> PhaseResult:
+            return loss(ctx.nets[exported](ctx.batch[0]), ctx.batch[1]), {}
+
+        return (Phase(group, supervised),)
+
+    def loss_names(self) -> list[str]:
+        """Log names of the group losses: 'loss' for one group, else 'loss_<group>'."""
+        groups = list(self.optimizer_groups())
+        return ["loss"] if len(groups) == 1 else [f"loss_{g}" for g in groups]
+
+    def lr_names(self) -> list[str]:
+        groups = list(self.optimizer_groups())
+        return ["lr"] if len(groups) == 1 else [f"lr_{g}" for g in groups]
+
+    def exported_group(self) -> str:
+        return next(g for g, nets in self.optimizer_groups().items() if self.exported in nets)
+
+    def describe_step(self) -> str:
+        """The loss record of a checkpoint: the loss function, or the phases in order."""
+        if not self.phases:
+            return self.loss.__name__
+        return ", ".join(f"{p.group}: {getattr(p.loss, '__name__', 'loss')}" for p in self.phases)
