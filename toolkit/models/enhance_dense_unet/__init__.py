@@ -1,0 +1,1 @@
+"""Dense U-Net perceptual GAN photo enhancer (see model.py)."""
