@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import torch
@@ -133,21 +134,77 @@ def _read_foreign_pth(src: Path) -> dict[str, torch.Tensor]:
     return raw
 
 
-def import_weights(model_id: str, src: Path, out_dir: Path, variant: str | None) -> Path:
-    """Convert an official checkpoint into a camkit safetensors checkpoint; returns its path."""
+#: what ``camkit import-weights --from`` reads
+SOURCE_FORMATS = ("pytorch", "tensorflow")
+
+
+def import_weights(
+    model_id: str, src: Path, out_dir: Path, variant: str | None, source_format: str = "pytorch"
+) -> Path:
+    """Convert an official checkpoint into a camkit safetensors checkpoint; returns its path.
+
+    ``source_format`` "pytorch": a .pth file, read weights-only, mapped by the model's
+    ``import_state_dict``; "tensorflow": a TF checkpoint prefix (PREFIX.index + .data shards),
+    read without TensorFlow (toolkit/tf_checkpoint.py), mapped by ``import_tf_variables``.
+    The output is written only after the weights loaded strictly into the model.
+    """
     from toolkit import registry
+    from toolkit.errors import unknown
 
     mod = registry.model_module(model_id)
-    variant = registry.check_variant(model_id, variant)
+    if source_format not in SOURCE_FORMATS:
+        raise unknown("source format", source_format, SOURCE_FORMATS)
     src = Path(src)
+    if source_format == "tensorflow":
+        return _import_tensorflow(mod, model_id, src, out_dir, variant)
+    variant = registry.check_variant(model_id, variant)
+    takes_tf = hasattr(mod, "import_tf_variables")
     if not hasattr(mod, "import_state_dict"):
+        if takes_tf:
+            raise CamkitError(
+                f"{model_id} imports TensorFlow checkpoints, not .pth files; pass --from "
+                f"tensorflow and the checkpoint prefix"
+            )
         raise CamkitError(f"{model_id} has no importer for foreign weights yet")
-    if src.suffix in (".index", ".meta") or src.name.endswith(".data-00000-of-00001"):
+    is_tf = src.suffix in (".index", ".meta") or src.name.endswith(".data-00000-of-00001")
+    if is_tf or (not src.exists() and src.with_name(src.name + ".index").is_file()):
         raise CamkitError(f"{src} is a TensorFlow checkpoint; {model_id} imports .pth files")
     state = mod.import_state_dict(_read_foreign_pth(src))
     net = mod.build(variant)
     _strict_load(net, state, str(src))
     out = Path(out_dir) / f"{model_id}-{variant}.safetensors"
     info = {"source": str(src), "source_sha256": sha256_path(src), "imported": True}
+    save_checkpoint(out, net.state_dict(), model_id, variant, info)
+    return out
+
+
+def _import_tensorflow(
+    mod: ModuleType, model_id: str, src: Path, out_dir: Path, variant: str | None
+) -> Path:
+    from toolkit import registry
+    from toolkit.tf_checkpoint import checkpoint_prefix, read_tf_checkpoint
+
+    if not hasattr(mod, "import_tf_variables"):
+        raise CamkitError(
+            f"{model_id} has no importer for TensorFlow checkpoints; pass --from pytorch"
+        )
+    if variant is None and hasattr(mod, "IMPORT_VARIANT"):
+        variant = mod.IMPORT_VARIANT  # the architecture the official weights have
+    variant = registry.check_variant(model_id, variant)
+    prefix = checkpoint_prefix(src)
+    state = mod.import_tf_variables(read_tf_checkpoint(prefix))
+    net = mod.build(variant)
+    _strict_load(net, state, str(prefix))
+    out = Path(out_dir) / f"{model_id}-{variant}.safetensors"
+    files = sorted(
+        p for p in prefix.parent.iterdir()
+        if p.name == f"{prefix.name}.index" or p.name.startswith(f"{prefix.name}.data-")
+    )
+    info = {
+        "source": str(prefix),
+        "source_format": "tensorflow",
+        "source_sha256": {p.name: sha256_path(p) for p in files},
+        "imported": True,
+    }
     save_checkpoint(out, net.state_dict(), model_id, variant, info)
     return out

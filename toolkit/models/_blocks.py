@@ -26,3 +26,27 @@ class GlobalFeatureModulation(nn.Module):
     def apply(x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
         n, c = scale.shape
         return x * (1.0 + scale.reshape(n, c, 1, 1)) + shift.reshape(n, c, 1, 1)
+
+
+class InstanceNorm(nn.Module):
+    """Affine instance norm, ``(x - mean) / sqrt(var + eps) * scale + shift`` per image and channel.
+
+    Mean and biased variance over height and width with ``Tensor.mean`` (no ``instance_norm``
+    op, which ONNX, LiteRT and Core ML converters lower unevenly, and no running statistics), so
+    it traces under ``torch.export`` with dynamic height and width. ``eps`` defaults to 1e-3,
+    DPED's ``_instance_norm`` (PyTorch's ``InstanceNorm2d`` uses 1e-5).
+    """
+
+    def __init__(self, channels: int, eps: float = 1e-3) -> None:
+        super().__init__()
+        self.eps = eps
+        self.scale = nn.Parameter(torch.ones(channels))
+        self.shift = nn.Parameter(torch.zeros(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = x - x.mean(dim=(2, 3), keepdim=True)
+        var = (centred * centred).mean(dim=(2, 3), keepdim=True)
+        c = self.scale.shape[0]
+        return centred * torch.rsqrt(var + self.eps) * self.scale.reshape(1, c, 1, 1) + (
+            self.shift.reshape(1, c, 1, 1)
+        )
