@@ -23,7 +23,12 @@ def test_demo_writes_a_self_contained_report(tmp_path):
                 continue
             assert re.search(rf"<td class=l>{fmt}</td><td class=l>{precision}</td>", html)
     assert html.count("data:image/jpeg;base64,") >= 3 * 2  # before and after per photo
-    assert "<svg" in html  # PSNR vs latency plot
+    assert 'alt="PSNR vs latency" src="data:image/png;base64,' in html  # the report's plot
     assert "camkit export retouch_csrnet" in html  # commands to reproduce
     assert not re.search(r'src="(?!data:)', html), "report must not reference external files"
     assert (tmp_path / "demo" / "check.junit.xml").exists()
+    # the host timings are profile results camkit report joined (4 runnable: onnx, litert x 2)
+    profiles = sorted((tmp_path / "demo" / "profiles").glob("*.host.json"))
+    assert len(profiles) == sum(f in installed for f in ("onnx", "litert")) * 2
+    assert (tmp_path / "demo" / "psnr_vs_latency.png").exists()
+    assert "## Latency" in (tmp_path / "demo" / "report.md").read_text()

@@ -33,6 +33,7 @@ typical flow:
   camkit profile run m.onnx.manifest.json --estimate host_x86_avx2 [--calibrate r/*.json]
                                                 roofline latency estimate with its uncertainty
   camkit profile compare a.json b.json          results side by side (one kind at a time)
+  camkit report artifacts/                      accuracy + latency tables, PSNR-vs-latency plot
 
 Set CAMKIT_VERBOSE=1 to see converter logs. Docs: README.md.
 """
@@ -131,11 +132,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "import-weights",
-        help="convert an official checkpoint (.pth, read weights-only) to camkit safetensors",
+        help="convert an official checkpoint (.pth read weights-only, or a TensorFlow "
+        "checkpoint read without TensorFlow) to camkit safetensors",
     )
     p.add_argument("model", help="model id")
-    p.add_argument("source", type=Path, help="official checkpoint file")
-    p.add_argument("--variant", help="variant the weights belong to (default: the model's default)")
+    p.add_argument(
+        "source", type=Path,
+        help="official checkpoint: a .pth file, or with --from tensorflow the checkpoint prefix "
+        "(PREFIX for PREFIX.index + PREFIX.data-00000-of-00001)",
+    )
+    p.add_argument(
+        "--from", dest="source_format", default="pytorch", choices=["pytorch", "tensorflow"],
+        help="format of the official checkpoint (default: pytorch)",
+    )
+    p.add_argument("--variant", help="variant the weights belong to (default: the model's "
+                   "default; with --from tensorflow the variant official weights fit)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
 
     p = sub.add_parser(
@@ -285,6 +296,30 @@ def build_parser() -> argparse.ArgumentParser:
                    help="compare results of different kinds (each header names its kind)")
 
     p = sub.add_parser(
+        "report",
+        help="accuracy and latency of checked artifacts on one page, with a PSNR-vs-latency plot",
+        description="Join DIR/check.json (from 'camkit check DIR') with profile results (from "
+        "'camkit profile run ... --json FILE', any target: host, android, macos, --estimate) by "
+        "the artifact's sha256. Writes report.md, report.html and psnr_vs_latency.png: one "
+        "latency row per format x precision x target, and quality over median latency "
+        "(measured points filled, estimates hollow with their uncertainty band). Needs "
+        "matplotlib (pip install 'camkit[report]').",
+        epilog="example:\n  camkit check out/ --data pairs/\n  camkit profile run "
+        "out/.../m-fp32.onnx.manifest.json --on host --json out/profiles/fp32-host.json\n"
+        "  camkit report out/",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("dir", type=Path, help="folder that holds check.json (and, by default, the "
+                   "profile JSONs anywhere below it)")
+    p.add_argument("--checks", type=Path, help="check.json to use (default: DIR/check.json)")
+    p.add_argument("--profiles", type=Path, nargs="+", metavar="FILE",
+                   help="profile result JSONs (default: every profile result under DIR)")
+    p.add_argument("--quality", default="auto", choices=["auto", "task", "parity"],
+                   help="plot's quality axis: task PSNR vs ground truth (needs camkit check "
+                   "--data), PSNR vs the float model, or auto (task when every artifact has it)")
+    p.add_argument("--out", type=Path, help="output folder (default: DIR)")
+
+    p = sub.add_parser(
         "demo",
         help="shipped checkpoint -> every format and precision -> checks -> report.html",
     )
@@ -411,8 +446,10 @@ def cmd_train(args) -> int:
 def cmd_import_weights(args) -> int:
     from toolkit.checkpoints import import_weights
 
-    out = import_weights(args.model, args.source, args.out, args.variant)
-    print(f"wrote {out}")
+    existing = set(args.out.glob("*.safetensors")) if args.out.is_dir() else set()
+    out = import_weights(args.model, args.source, args.out, args.variant, args.source_format)
+    # atomic replace of a previous import (nothing is touched when an import fails); say so
+    print(f"wrote {out}" + (" (replaced the previous file)" if out in existing else ""))
     return 0
 
 
@@ -603,6 +640,19 @@ def _profile_android(args) -> int:
         return 1
     return 0
 
+def cmd_report(args) -> int:
+    from toolkit.report import find_profiles, write_report
+
+    if not args.dir.is_dir():
+        raise CamkitError(f"{args.dir} is not a folder; pass the folder camkit check wrote to")
+    profiles = args.profiles if args.profiles is not None else find_profiles(args.dir)
+    paths = write_report(args.checks or args.dir / "check.json", profiles, args.out or args.dir,
+                         args.quality)
+    print(f"{len(profiles)} profile result(s) joined; wrote " + ", ".join(
+        str(p) for p in paths.values()))
+    return 0
+
+
 COMMANDS = {
     "list": cmd_list,
     "export": cmd_export,
@@ -612,6 +662,7 @@ COMMANDS = {
     "demo": cmd_demo,
     "calib": cmd_calib,
     "profile": cmd_profile,
+    "report": cmd_report,
 }
 
 

@@ -1,5 +1,7 @@
 """``camkit demo``: the shipped checkpoint through every installed format and float precision,
-the parity checks, host latency, and a self-contained report.html to look at."""
+the parity checks, host latency (``camkit profile run --on host`` results in profiles/), the
+``camkit report`` page (report.md, psnr_vs_latency.png) and a self-contained report.html with
+before/after photos to look at."""
 
 from __future__ import annotations
 
@@ -20,13 +22,16 @@ from toolkit.export import (
     FLOAT_PRECISIONS, build_model, export_artifacts, make_spec, parse_size, resolve_weights,
 )
 from toolkit.conversion._common import torch_runner
-from toolkit.profilers.host import time_runner
+from toolkit.profilers.host_profile import profile_host
 from toolkit.quantization.calibration import calibration_set, feeds_for
+from toolkit.report import write_report
 
 PHOTOS_IN_REPORT = 3
 #: photos per parity check in the demo (``camkit check`` uses the whole calibration set)
 CHECK_IMAGES = 3
 DIFF_GAIN = 20.0
+#: timed host runs per artifact (after one warm-up)
+HOST_RUNS = 5
 #: seed of the random global edits applied to the report's photos
 EDIT_SEED = 2024
 
@@ -58,8 +63,7 @@ def run_demo(
     )
 
     images = calibration_set(spec.model.calibration_set)
-    feeds = feeds_for(read_image(images[0]), spec)
-    rows, runners = [], {}
+    rows, runners, profiles = [], {}, []
     for manifest_path, result in tqdm(list(zip(manifests, results)), desc="latency",
                                       unit="artifact", file=sys.stderr,
                                       disable=None):
@@ -68,12 +72,16 @@ def run_demo(
         if result.mode == "runtime":
             runner = registry.load_runner(manifest_path, manifest)
             runners[(result.format, result.precision)] = runner
-            latency = time_runner(runner, feeds)["median_ms"]
+            profile = profile_host(manifest_path, runs=HOST_RUNS, warmup=1)
+            profiles.append(out_dir / "profiles" / f"{manifest_path.name.removesuffix('.manifest.json')}.host.json")
+            artifacts.atomic_write_json(profiles[-1], profile.to_json())
+            latency = profile.latency.median_ms
         rows.append(Row(result.format, result.precision, manifest["artifact"]["size_bytes"],
                         result.worst_psnr_db, result.worst_ssim, latency, result.mode,
                         result.passed, result.problems,
                         str(manifest_path.parent / manifest["artifact"]["file"])))
 
+    page = write_report(report_paths["json"], profiles, out_dir)
     photos = _before_after(spec, weights, images[:PHOTOS_IN_REPORT], runners)
     notes = [f"{f}: not installed (pip install 'camkit[{registry.format_module(f).extra}]')"
              for f in skipped]
@@ -85,8 +93,9 @@ def run_demo(
                  "the captions is against the original photo. The shipped checkpoint was trained "
                  "on these five photos (other edits), so this shows the pipeline, not "
                  "generalisation.")
-    notes.append("Host latency: median of 5 runs after 1 warm-up on this machine's CPU "
-                 "(indicative only; phone numbers come from the device profilers).")
+    notes.append(f"Host latency: median of {HOST_RUNS} runs after 1 warm-up on this machine's "
+                 "CPU (a proxy that ranks artifacts; phone numbers come from the device "
+                 "profilers). The profile results are in profiles/, report.md joins them.")
     ckpt = manifest["checkpoint"]
     html = render(
         title=f"camkit demo: {model_id} / {variant}",
@@ -100,11 +109,15 @@ def run_demo(
             "make demo            # = camkit demo: this page",
             f"camkit export {model_id} --variant {variant} --size {spec.height}x{spec.width} "
             f"--format {','.join(formats)} --precision fp32,fp16 --out {art_root}",
-            f"camkit check {art_root}",
+            f"camkit check {art_root} --out {out_dir}",
+            f"camkit profile run {art_root}/.../<artifact>.manifest.json --on host --runs "
+            f"{HOST_RUNS} --warmup 1 --json {out_dir}/profiles/<artifact>.host.json",
+            f"camkit report {out_dir}",
             f"camkit demo --model {model_id} --variant {variant} --size {spec.height}x{spec.width} "
             f"--out {out_dir}",
         ],
         notes=notes,
+        plot_png=page["plot"].read_bytes() if "plot" in page else None,
     )
     report = out_dir / "report.html"
     artifacts.atomic_write_bytes(report, html.encode())

@@ -1,5 +1,6 @@
-"""A self-contained report.html: before/after photos, the artifact table, a PSNR-vs-latency
-plot (inline SVG) and the commands that reproduce every number. No external files or scripts."""
+"""A self-contained report.html: before/after photos, the artifact table, the PSNR-vs-latency
+plot ``camkit report`` draws (inlined PNG) and the commands that reproduce every number. No
+external files or scripts."""
 
 from __future__ import annotations
 
@@ -48,45 +49,6 @@ def _num(value: float | None, digits: int) -> str:
     return "∞" if math.isinf(value) else f"{value:.{digits}f}"
 
 
-def psnr_latency_svg(rows: list[Row], width: int = 520, height: int = 300) -> str:
-    """Scatter of PSNR vs float (dB, capped at 120) against host latency (ms)."""
-    pts = [(r.latency_ms, min(r.psnr_db, 120.0), f"{r.format} {r.precision}") for r in rows
-           if r.latency_ms is not None and r.psnr_db is not None]
-    if not pts:
-        return "<p>No artifact could be both run and timed on this host.</p>"
-    pad = 50
-    x_max = max(p[0] for p in pts) * 1.15
-    y_lo = min(p[1] for p in pts) - 5
-    y_hi = max(p[1] for p in pts) + 5
-
-    def sx(v):
-        return pad + (width - 2 * pad) * v / x_max
-
-    def sy(v):
-        return height - pad - (height - 2 * pad) * (v - y_lo) / (y_hi - y_lo)
-
-    parts = [
-        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-        f'font-family="sans-serif" font-size="11">',
-        f'<line x1="{pad}" y1="{height - pad}" x2="{width - pad}" y2="{height - pad}" stroke="#333"/>',
-        f'<line x1="{pad}" y1="{pad}" x2="{pad}" y2="{height - pad}" stroke="#333"/>',
-        f'<text x="{width / 2}" y="{height - 12}" text-anchor="middle">host latency (ms)</text>',
-        f'<text x="14" y="{height / 2}" transform="rotate(-90 14 {height / 2})" '
-        f'text-anchor="middle">PSNR vs float (dB, capped 120)</text>',
-    ]
-    for frac in (0, 0.5, 1):
-        xv, yv = x_max * frac, y_lo + (y_hi - y_lo) * frac
-        parts.append(f'<text x="{sx(xv)}" y="{height - pad + 14}" text-anchor="middle">{xv:.0f}</text>')
-        parts.append(f'<text x="{pad - 4}" y="{sy(yv) + 4}" text-anchor="end">{yv:.0f}</text>')
-    colours = {"fp32": "#1f77b4", "fp16": "#ff7f0e"}
-    for x, y, label in pts:
-        colour = colours.get(label.split()[-1], "#2ca02c")
-        parts.append(f'<circle cx="{sx(x):.1f}" cy="{sy(y):.1f}" r="5" fill="{colour}"/>')
-        parts.append(f'<text x="{sx(x) + 8:.1f}" y="{sy(y) + 4:.1f}">{html.escape(label)}</text>')
-    parts.append("</svg>")
-    return "".join(parts)
-
-
 CSS = """
 body{font-family:-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:4px 8px;text-align:right}
@@ -103,6 +65,7 @@ def render(
     photos: list[tuple[str, list[tuple[str, np.ndarray]]]],
     commands: list[str],
     notes: list[str],
+    plot_png: bytes | None = None,
 ) -> str:
     """The whole page. ``photos``: (photo name, [(caption, HWC image), ...])."""
     table = [
@@ -131,12 +94,15 @@ def render(
                 f"<figcaption>{html.escape(caption)}</figcaption></figure>"
             )
         figures.append("</div>")
+    plot = ("<p>No artifact could be both run and timed on this host.</p>" if plot_png is None
+            else f'<img alt="PSNR vs latency" src="data:image/png;base64,'
+                 f'{base64.b64encode(plot_png).decode()}">')
     return (
         f"<!doctype html><html><head><meta charset=utf-8><title>{html.escape(title)}</title>"
         f"<style>{CSS}</style></head><body><h1>{html.escape(title)}</h1>"
         f"<p>{html.escape(summary)}</p><h2>Artifacts</h2>{''.join(table)}"
         + "".join(f"<p class=note>{html.escape(n)}</p>" for n in notes)
-        + f"<h2>PSNR vs latency</h2>{psnr_latency_svg(rows)}"
+        + f"<h2>PSNR vs latency</h2>{plot}"
         f"<h2>Before / after</h2>{''.join(figures)}"
         f"<h2>Reproduce</h2><pre>{html.escape(chr(10).join(commands))}</pre></body></html>"
     )
