@@ -58,3 +58,19 @@ def test_tiny_torch_export_dynamic(model_id):
 def test_csrnet_paper_has_the_papers_parameter_count():
     net = registry.model_module("retouch_csrnet").build("paper")
     assert sum(p.numel() for p in net.parameters()) == 36_489
+
+
+@pytest.mark.parametrize("model_id", registry.model_ids())
+def test_module_mac_count_matches_the_static_report_of_the_exported_graph(model_id, tmp_path):
+    """`camkit list --macs` (modules on meta) and `profile run --static` (ONNX graph) agree."""
+    pytest.importorskip("onnxruntime")
+    from toolkit.export import export_artifacts, make_spec, resolve_weights
+    from toolkit.models._cost import conv_linear_macs
+    from toolkit.profilers.static import profile_static
+
+    spec = make_spec(model_id, "tiny", (64, 64), "nchw", False)
+    weights = resolve_weights(model_id, "tiny", None, True)
+    [manifest] = export_artifacts(spec, weights, ["onnx"], ["fp32"], tmp_path, progress=False)
+    static = profile_static(manifest).static.macs
+    net = registry.model_module(model_id).build("tiny")
+    assert conv_linear_macs(net, spec.model.inputs[0].channels, 64, 64) == static

@@ -133,19 +133,6 @@ class Discriminator(nn.Module):
         return self.logit(self.act(self.fc(self.features(x).flatten(1))))
 
 
-def conv_macs(net: Generator, height_px: int, width_px: int) -> int:
-    """Multiply-accumulates of the generator's convs on one frame, counted from the module.
-
-    Every conv has stride 1 and 'same' padding at 1/unshuffle resolution, so each costs
-    ``weight.numel()`` MACs per low-resolution position (norms, ReLUs, tanh: not counted).
-    """
-    u = net.unshuffle_factor
-    positions = (height_px // u) * (width_px // u)
-    convs = [m for m in net.modules() if isinstance(m, nn.Conv2d)]
-    assert all(m.stride == (1, 1) and m.groups == 1 for m in convs)
-    return sum(m.weight.numel() * positions for m in convs)
-
-
 # ------------------------------------------------------------------------------------ variants
 
 VARIANTS: dict[str, dict[str, int]] = {
