@@ -108,6 +108,7 @@ class TensorBoard:
     """A SummaryWriter under RUN_DIR/tensorboard (purging events past a resumed step)."""
 
     def __init__(self, run_dir: Path, resumed_step: int | None) -> None:
+        _tensorboard_without_tensorflow()
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(str(Path(run_dir) / TENSORBOARD_DIR), purge_step=resumed_step)
@@ -124,6 +125,20 @@ class TensorBoard:
 
     def close(self) -> None:
         self.writer.close()
+
+
+def _tensorboard_without_tensorflow() -> None:
+    """Make tensorboard write events with its own TF stub even where TensorFlow is installed.
+
+    tensorboard's ``compat.tf`` imports TensorFlow when it can (20 s and a screen of TF logs on
+    this machine) unless a module ``tensorboard.compat.notf`` exists: its build's
+    ``//tensorboard/compat:no_tensorflow`` target ships that module for exactly this
+    (tensorboard/compat/__init__.py, ``tf()``). Event files are the same either way.
+    """
+    import sys
+    import types
+
+    sys.modules.setdefault("tensorboard.compat.notf", types.ModuleType("tensorboard.compat.notf"))
 
 
 def _short(value: Any) -> Any:
