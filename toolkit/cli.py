@@ -54,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"camkit {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser("list", help="models, variants, formats and precisions from the registry")
+    p = sub.add_parser("list", help="models, variants, formats and precisions from the registry")
+    p.add_argument("--macs", action="store_true",
+                   help="also count each variant's multiply-accumulates (convs and linears, "
+                   "from the modules on PyTorch's meta device) per frame at --size")
+    p.add_argument("--size", default="1080x1920",
+                   help="frame size HEIGHTxWIDTH for --macs (default 1080x1920)")
 
     p = sub.add_parser(
         "export",
@@ -129,6 +134,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from the run dir's last state")
     p.add_argument("--max-steps", type=int, help="override the recipe's step count")
     p.add_argument("--run-dir", type=Path, help="override the recipe's run directory")
+    p.add_argument(
+        "--vgg-weights", type=Path, metavar="FILE",
+        help="VGG-19 ImageNet weights for recipes with a perceptual loss (torchvision's "
+        "vgg19-dcbb9e9d.pth, read weights-only; nothing is downloaded). Sets "
+        "CAMKIT_VGG19_WEIGHTS for the run (also seen by torchrun's processes); default: that "
+        "variable's value",
+    )
 
     p = sub.add_parser(
         "import-weights",
@@ -335,9 +347,13 @@ def build_parser() -> argparse.ArgumentParser:
 def cmd_list(args) -> int:
     from toolkit import registry
     from toolkit.checkpoints import shipped_checkpoint
+    from toolkit.export import parse_size
+    from toolkit.models._cost import conv_linear_macs
     from toolkit.spec import PRECISIONS
 
-    print("models:")
+    frame = parse_size(args.size) if args.macs else None
+    print("models:" + (f" (GMACs per {frame[0]}x{frame[1]} frame: convs and linears)"
+                       if args.macs else ""))
     for model_id in registry.model_ids():
         spec = registry.model_spec(model_id)
         mod = registry.model_module(model_id)
@@ -347,7 +363,11 @@ def cmd_list(args) -> int:
             h, w = spec.default_size[variant]
             default = " [default]" if variant == spec.default_variant else ""
             ckpt = "checkpoint shipped" if shipped_checkpoint(model_id, variant) else "no checkpoint"
-            print(f"    {variant:<8} {params:>12,} params  {h}x{w}  {ckpt}{default}")
+            cost = ""
+            if args.macs:
+                macs = conv_linear_macs(mod.build(variant), spec.inputs[0].channels, *frame)
+                cost = f"  {macs / 1e9:>8.2f} GMACs/frame"
+            print(f"    {variant:<8} {params:>12,} params{cost}  {h}x{w}  {ckpt}{default}")
     print("formats:")
     for name in registry.format_names():
         mod = registry.format_module(name)
@@ -435,6 +455,11 @@ def cmd_check(args) -> int:
 def cmd_train(args) -> int:
     from toolkit.training import run_recipe
 
+    if args.vgg_weights is not None:
+        if not args.vgg_weights.is_file():
+            raise CamkitError(f"--vgg-weights {args.vgg_weights} does not exist; pass "
+                              f"torchvision's vgg19 ImageNet checkpoint vgg19-dcbb9e9d.pth")
+        os.environ["CAMKIT_VGG19_WEIGHTS"] = str(args.vgg_weights.resolve())
     checkpoint = run_recipe(
         args.config, resume=args.resume, max_steps=args.max_steps, run_dir=args.run_dir
     )
