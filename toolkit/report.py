@@ -209,8 +209,11 @@ def plot_png(rows: list[LatencyRow], axis: str, title: str) -> bytes | None:
 
     targets = sorted({r.target for r in points})
     colours = {t: plt.get_cmap("tab10")(i % 10) for i, t in enumerate(targets)}
-    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
-    for r in points:
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
+    placed: list[tuple[float, float]] = []  # (log10 ms, dB) of labels already drawn
+    y_all = [quality_of(r.artifact, axis) for r in points]
+    y_span = (max(y_all) - min(y_all)) or 1.0
+    for r in sorted(points, key=lambda r: (r.median_ms, r.format, r.precision)):
         y = quality_of(r.artifact, axis)
         colour = colours[r.target]
         marker = _MARKERS.get(r.format, "D")
@@ -220,12 +223,24 @@ def plot_png(rows: list[LatencyRow], axis: str, title: str) -> bytes | None:
             ax.errorbar(r.median_ms, y, xerr=[[low], [high]], fmt="none", ecolor=colour,
                         alpha=0.6, capsize=3)
             ax.scatter(r.median_ms, y, s=60, marker=marker, facecolors="none",
-                       edgecolors=[colour], linewidths=1.5)
+                       edgecolors=[colour], linewidths=1.5, zorder=3)
         else:
-            ax.scatter(r.median_ms, y, s=60, marker=marker, color=colour)
+            ax.scatter(r.median_ms, y, s=60, marker=marker, color=colour, zorder=3)
+        # labels of points that sit on top of each other are stacked, not overprinted
+        here = (math.log10(r.median_ms), y)
+        clash = sum(abs(here[0] - x) < 0.08 and abs(here[1] - v) < 0.04 * y_span
+                    for x, v in placed)
+        placed.append(here)
         ax.annotate(f"{r.format} {r.precision}", (r.median_ms, y), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
+                    xytext=(7, 4 + 11 * clash), fontsize=8)
     ax.set_xscale("log")
+    from matplotlib.ticker import FuncFormatter
+
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    low, high = ax.get_xlim()
+    narrow = math.log10(high / low) < 1.2  # within about a decade: label every minor tick
+    ax.xaxis.set_minor_formatter(FuncFormatter(
+        lambda v, _: f"{v:g}" if narrow or f"{v:g}"[0] in "25" else ""))
     ax.set_xlabel("median latency (ms, log scale)")
     ax.set_ylabel("task PSNR vs ground truth (dB)" if axis == "task"
                   else f"PSNR vs float model (dB, worst sample, capped {PSNR_CAP_DB:g})")
@@ -238,7 +253,8 @@ def plot_png(rows: list[LatencyRow], axis: str, title: str) -> bytes | None:
     if any(r.kind == "estimated" for r in points):
         handles.append(plt.Line2D([], [], color="grey", marker="o", markerfacecolor="none",
                                   linestyle="", label="estimated (hollow, band)"))
-    ax.legend(handles=handles, fontsize=8, loc="best")
+    ax.legend(handles=handles, fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.14),
+              ncol=2, frameon=False)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", metadata={"Software": None})
