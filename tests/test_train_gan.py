@@ -1,12 +1,14 @@
 """The training engine with several networks: a toy GAN (tests/_toy_gan_recipe) on one CPU thread.
 
 Phases and warm-up, per-group optimizers, EMA, logs (metrics.csv, TensorBoard, image grids),
-exact resume (in process and after SIGKILL), seeded determinism, strict configs and DDP (gloo).
+exact resume (in process and after SIGKILL), seeded determinism, strict configs, recipe sections
+with a configure hook, and DDP (gloo).
 """
 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import importlib.util
 import json
 import os
@@ -14,13 +16,14 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
-from recipes._common import logs
+from recipes._common import logs, trainer
 from recipes._common.trainer import Phase, Recipe
 from toolkit.checkpoints import read_checkpoint
 from toolkit.errors import CamkitError
@@ -263,6 +266,163 @@ def test_recipe_mistakes_are_caught_when_it_is_defined():
     with pytest.raises(CamkitError, match="unique"):
         Recipe(**base, groups={"d": ("critic",), "g": ("generator",)},
                phases=(Phase("d", toy.critic_loss, scalars=("l1",)), g))
+
+
+# ---------------------------------------------------------- recipe sections and configure
+
+
+@dataclass(frozen=True)
+class AdvConfig:
+    """An optional toy section ``adv:`` (every field has a default)."""
+
+    weight: float = toy.ADV_WEIGHT
+    fail_fixed: bool = False  # the fixed module's builder raises (a missing weights file)
+
+
+@dataclass(frozen=True)
+class TagConfig:
+    """A required toy section ``tag:``."""
+
+    name: str
+
+
+#: what the sectioned toy recipe did, in order: ("configure", cfg), ("fixed",), ("data",)
+CALLS: list[tuple] = []
+
+
+def _weighted_generator_loss(weight: float):
+    def loss(ctx):
+        assert isinstance(ctx.fixed["probe"], torch.nn.Identity)  # the fixed module is there
+        total, scalars = toy.generator_loss(ctx)
+        if "adv" in scalars:
+            total = scalars["l1"] + weight * scalars["adv"]
+        return total, scalars
+
+    loss.__name__ = f"generator_loss(adv x {weight:g})"
+    return loss
+
+
+def _probe(fail: bool) -> torch.nn.Module:
+    CALLS.append(("fixed",))
+    if fail:
+        raise CamkitError("probe weights missing")
+    return torch.nn.Identity()
+
+
+def _configure(cfg: trainer.RunConfig) -> Recipe:
+    CALLS.append(("configure", cfg))
+    adv = cfg.sections["adv"]
+    return dataclasses.replace(
+        SECTIONED,
+        phases=(toy.RECIPE.phases[0],
+                Phase("g", _weighted_generator_loss(adv.weight), scalars=("l1", "adv"))),
+        fixed={"probe": lambda: _probe(adv.fail_fixed)},
+    )
+
+
+def _datasets(data, seed):
+    CALLS.append(("data",))
+    return toy.build_datasets(data, seed)
+
+
+SECTIONED = dataclasses.replace(toy.RECIPE, build_datasets=_datasets,
+                                sections={"adv": AdvConfig, "tag": TagConfig},
+                                configure=_configure)
+
+
+def write_sectioned(folder: Path, **sections) -> Path:
+    """The toy YAML plus ``tag: {name: toy}`` and ``sections`` (None deletes a key)."""
+    path = write_config(folder)
+    cfg = yaml.safe_load(path.read_text())
+    cfg["tag"] = {"name": "toy"}
+    for key, value in sections.items():
+        if value is None:
+            cfg.pop(key, None)
+        else:
+            cfg[key] = value
+    path.write_text(yaml.safe_dump(cfg))
+    return path
+
+
+def run_sectioned(config: Path, recipe: Recipe = SECTIONED, **kwargs) -> Path:
+    CALLS.clear()
+    return trainer.run(recipe, config, root=REPO, resume=False, run_dir=None,
+                       max_steps=kwargs.pop("max_steps", None), **kwargs)
+
+
+def test_sections_are_parsed_and_configure_builds_the_recipe_trained(tmp_path):
+    ckpt = run_sectioned(write_sectioned(tmp_path / "r", adv={"weight": 0.5}), max_steps=3)
+    (_, cfg), *rest = CALLS
+    assert cfg.sections == {"adv": AdvConfig(weight=0.5), "tag": TagConfig(name="toy")}
+    assert rest == [("fixed",), ("data",)]  # fixed modules are built before the data is read
+    info = json.loads(ckpt.with_suffix(".json").read_text())
+    assert info["train"]["loss"] == "d: critic_loss, g: generator_loss(adv x 0.5)"
+    assert [bool(r["adv"]) for r in rows(tmp_path / "r" / "run") if r["split"] == "train"] == [
+        False, False, True]
+
+
+@pytest.mark.parametrize("adv", [None, {}, "empty"])
+def test_an_optional_section_may_be_left_out_or_empty(tmp_path, adv):
+    config = write_sectioned(tmp_path, adv=adv)
+    if adv == "empty":  # `adv:` with every key commented out
+        config.write_text(config.read_text().replace("adv: empty", "adv:"))
+    cfg = trainer.load_config(SECTIONED, config, REPO)
+    assert cfg.sections["adv"] == AdvConfig()
+    assert trainer.load_config(toy.RECIPE, write_config(tmp_path / "plain"), REPO).sections == {}
+
+
+@pytest.mark.parametrize("sections, message", [
+    ({"advv": {"weight": 0.5}}, r"unknown key in .* 'advv' \(did you mean 'adv'\?\)"),
+    ({"adv": {"wieght": 0.5}}, r"unknown key in .* adv 'wieght' \(did you mean 'weight'\?\)"),
+    ({"adv": {"weight": "heavy"}}, r"adv\.weight must be a number"),
+    ({"adv": [0.5]}, r"adv must be a mapping"),
+    ({"tag": None}, r"lacks tag"),
+    ({"tag": {}}, r"tag lacks name"),
+    ({"train": None}, r"lacks train"),
+])
+def test_section_errors_are_one_line_and_write_nothing(tmp_path, sections, message):
+    config = write_sectioned(tmp_path, **sections)
+    with pytest.raises(CamkitError, match=message) as err:
+        run_sectioned(config)
+    assert "\n" not in str(err.value)
+    assert CALLS == [] and not (tmp_path / "run").exists()  # before configure, fixed and data
+
+
+def test_a_failing_fixed_module_stops_the_run_before_data_and_writes_nothing(tmp_path):
+    with pytest.raises(CamkitError, match="probe weights missing"):
+        run_sectioned(write_sectioned(tmp_path, adv={"fail_fixed": True}))
+    assert [c[0] for c in CALLS] == ["configure", "fixed"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_optimizer_groups_are_those_of_the_configured_recipe(tmp_path):
+    config = write_sectioned(tmp_path)
+    raw = yaml.safe_load(config.read_text())
+    raw["train"]["optimizers"] = {"critic": {"lr": 1e-3}}
+    config.write_text(yaml.safe_dump(raw))
+    one_critic = dataclasses.replace(SECTIONED, configure=lambda cfg: dataclasses.replace(
+        _configure(cfg), groups={"critic": ("critic",), "g": ("generator",)},
+        phases=(Phase("critic", toy.critic_loss, scalars=("d_real", "d_fake"),
+                      in_warmup=False),
+                Phase("g", toy.generator_loss, scalars=("l1", "adv")))))
+    cfg = trainer.load_config(one_critic, config, REPO)
+    assert set(trainer.configured(one_critic, cfg, "x").optimizer_groups()) == {"critic", "g"}
+    with pytest.raises(CamkitError, match=r"optimizer group .* 'critic'; choose from: d, g"):
+        trainer.configured(SECTIONED, cfg, "x")
+
+
+def test_section_and_configure_mistakes_are_caught():
+    with pytest.raises(CamkitError, match="section 'train' is one of the engine's keys"):
+        dataclasses.replace(toy.RECIPE, sections={"train": AdvConfig})
+    with pytest.raises(CamkitError, match="section 'adv' needs a dataclass"):
+        dataclasses.replace(toy.RECIPE, sections={"adv": dict})
+    cfg = trainer.RunConfig(model="retouch_csrnet", variant="tiny", run_dir=Path("x"), data=None,
+                            train=None, sections={"adv": AdvConfig(), "tag": TagConfig("t")})
+    other_data = dataclasses.replace(SECTIONED, configure=lambda c: dataclasses.replace(
+        _configure(c), data_config=AdvConfig))
+    with pytest.raises(CamkitError, match="configure must return a Recipe that keeps .* "
+                                          "changed: data_config"):
+        trainer.configured(other_data, cfg, "x")
 
 
 # ------------------------------------------------------------------ processes: kill and DDP

@@ -51,7 +51,7 @@ def _step_seed(seed: int, rank: int) -> int:
 
 class Loop:
     def __init__(self, recipe, cfg, config_path, root, run_dir, procs, train_set, val_set, *,
-                 tensorboard: bool) -> None:
+                 fixed: dict[str, nn.Module], tensorboard: bool) -> None:
         self.recipe, self.cfg, self.root, self.run_dir = recipe, cfg, root, run_dir
         self.config_path, self.procs, self.use_tensorboard = config_path, procs, tensorboard
         self.train_set, self.val_set = train_set, val_set
@@ -62,8 +62,8 @@ class Loop:
         self.nets: dict[str, nn.Module] = {recipe.exported: exported}
         for name, build in recipe.networks.items():
             self.nets[name] = build(cfg.variant).to(device)
-        self.fixed = {n: build().to(device).eval().requires_grad_(False)
-                      for n, build in recipe.fixed.items()}
+        # recipe.fixed, built by trainer.build_fixed
+        self.fixed = {n: net.to(device).eval().requires_grad_(False) for n, net in fixed.items()}
         self.groups = recipe.optimizer_groups()
         self.phases = recipe.step_phases()
         self.settings = {g: t.optimizer(g) for g in self.groups}

@@ -28,14 +28,46 @@ reduces each parameter's gradient once per backward; see trainer.py).
 
 Before ``train.gan_start_step`` (warm-up) phases with ``in_warmup=False`` are skipped and
 ``ctx.warmup`` is True: the generator phase then returns its content loss only.
+
+A recipe whose losses or networks depend on settings of its own declares extra top-level YAML
+sections and a ``configure`` hook. The engine parses each section strictly (config.parse) into
+``RunConfig.sections[name]`` and trains the Recipe ``configure`` returns for the parsed config::
+
+    @dataclass(frozen=True)
+    class LossConfig:                      # the ``loss:`` section
+        gan: str = "standard"
+        lambda_gan: float = 5e-3
+
+    def configure(cfg: RunConfig) -> Recipe:
+        loss = cfg.sections["loss"]
+        return dataclasses.replace(RECIPE, networks=..., groups=..., phases=(
+            Phase("d", DLoss(loss.gan), ...), Phase("g", GLoss(loss), ...)),
+            fixed={"vgg": load_vgg})             # built by the engine, seeded
+
+    RECIPE = Recipe(model_id=..., data_config=DataConfig, ..., exported="generator",
+                    sections={"loss": LossConfig}, configure=configure)
+
+A section whose dataclass gives every field a default may be left out of the YAML (or left empty:
+``loss:`` with every key commented out); it then holds those defaults. A section with a required
+field must be present. An unknown top-level key is an error that suggests the nearest of the
+engine's keys and the recipe's sections.
+
+With ``configure``, the Recipe passed to ``trainer.run`` is a template: the engine parses the YAML
+with its ``data_config`` and ``sections``, calls ``configure`` once, right after parsing, and
+trains the Recipe it returns, which must keep the template's ``model_id``, ``data_config`` and
+``sections`` (build it with ``dataclasses.replace(template, ...)``); ``train.optimizers`` must
+name groups of the returned Recipe. Keep ``configure`` cheap and pure: heavy or fallible loading
+(a weights file) belongs in a ``fixed`` builder, which the engine calls after the config checks
+and before it reads data or writes anything, so a missing file stops the run with nothing written.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -43,6 +75,12 @@ from torch.utils.data import Dataset
 
 from recipes._common.losses import l1
 from toolkit.errors import CamkitError
+
+if TYPE_CHECKING:
+    from recipes._common.trainer import RunConfig
+
+#: the engine's top-level YAML keys (a recipe's ``sections`` come on top of these)
+RUN_KEYS = ["model", "variant", "run_dir", "data", "train"]
 
 #: (the total loss to minimise, named scalars to log: the names the Phase declares)
 PhaseResult = tuple[torch.Tensor, Mapping[str, torch.Tensor | float]]
@@ -85,9 +123,23 @@ class Recipe:
     networks: Mapping[str, Callable[[str], nn.Module]] = field(default_factory=dict)
     groups: Mapping[str, tuple[str, ...]] | None = None  # optimizer -> its networks; None: one
     phases: tuple[Phase, ...] = ()  # (): one phase minimising loss(exported(batch[0]), batch[1])
-    fixed: Mapping[str, Callable[[], nn.Module]] = field(default_factory=dict)  # e.g. VGG features
+    #: frozen helper networks, e.g. VGG features: name -> builder. The engine builds them before
+    #: it reads data (a missing weights file stops the run early), under a forked RNG seeded with
+    #: train.seed, and hands them to the phases as ``ctx.fixed`` (on the device, eval, frozen)
+    fixed: Mapping[str, Callable[[], nn.Module]] = field(default_factory=dict)
+    #: extra top-level YAML sections: name -> dataclass (see the module docstring)
+    sections: Mapping[str, type] = field(default_factory=dict)
+    #: the parsed config -> the Recipe to train (None: this one); see the module docstring
+    configure: Callable[[RunConfig], Recipe] | None = None
 
     def __post_init__(self) -> None:
+        for name, cls in self.sections.items():
+            if name in RUN_KEYS:
+                raise CamkitError(f"recipe {self.model_id}: section '{name}' is one of the "
+                                  f"engine's keys {RUN_KEYS}; rename it")
+            if not (isinstance(cls, type) and dataclasses.is_dataclass(cls)):
+                raise CamkitError(f"recipe {self.model_id}: section '{name}' needs a dataclass, "
+                                  f"got {cls!r}")
         names = [self.exported, *self.networks]
         if self.exported in self.networks:
             raise CamkitError(f"recipe {self.model_id}: '{self.exported}' is both the exported "
@@ -112,6 +164,13 @@ class Recipe:
         if len(set(columns)) != len(columns) or {"lr", "step"} & set(columns):
             raise CamkitError(f"recipe {self.model_id}: scalar names must be unique and differ "
                               f"from the loss names, got {columns}")
+
+    def optional_sections(self) -> list[str]:
+        """The sections the YAML may leave out: their dataclasses default every field."""
+        return [name for name, cls in self.sections.items()
+                if all(f.default is not dataclasses.MISSING
+                       or f.default_factory is not dataclasses.MISSING
+                       for f in dataclasses.fields(cls) if f.init)]
 
     def optimizer_groups(self) -> dict[str, tuple[str, ...]]:
         """Optimizer group -> its networks; the single-network default is {'model': (exported,)}."""

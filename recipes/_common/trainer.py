@@ -1,13 +1,18 @@
 """The generic training engine: a recipe brings networks, data and losses; this does the rest.
 
 A recipe's ``train.py`` builds a ``Recipe`` (recipe.py) and calls ``run``. The YAML beside it has
-five keys:
+five keys, plus the recipe's own ``Recipe.sections`` (e.g. a GAN's ``loss:``):
 
     model: retouch_csrnet         # must be the recipe's model id
     variant: paper                # a variant of that model
     run_dir: runs/retouch_csrnet/paper
     data: {...}                   # parsed strictly by the recipe's own dataclass
     train: {...}                  # TrainConfig below
+    loss: {...}                   # a recipe section: parsed strictly into RunConfig.sections
+
+``run`` parses the YAML (``load_config``), asks the recipe's ``configure`` hook, if any, for the
+Recipe that config trains (``configured``), builds the ``fixed`` modules, reads the data and then
+trains; nothing is written before the data is read.
 
 The engine trains each optimizer group with Adam and a step-wise learning rate (multiplied by
 ``lr_gamma`` at each of ``lr_milestones``, like MultiStepLR); ``lr``, ``betas``, ``weight_decay``,
@@ -52,17 +57,20 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
+from torch import nn
 
 from recipes._common import distributed, logs, runstate
 from recipes._common.config import check_keys, coerce, load_yaml, parse
 from recipes._common.loop import Loop, steps_per_epoch
-from recipes._common.recipe import Phase, Recipe, StepContext  # noqa: F401  (the recipe API)
+from recipes._common.recipe import (  # noqa: F401  (the recipe API)
+    RUN_KEYS, Phase, Recipe, StepContext,
+)
 from recipes._common.validation import PSNR_CAP_DB, evaluate  # noqa: F401
 from toolkit.errors import CamkitError, unknown
 
@@ -166,18 +174,22 @@ class RunConfig:
     run_dir: Path
     data: Any  # the recipe's data dataclass
     train: TrainConfig
-
-
-RUN_KEYS = ["model", "variant", "run_dir", "data", "train"]
+    #: the recipe's sections (Recipe.sections): name -> its parsed dataclass, each one present
+    sections: Mapping[str, Any] = field(default_factory=dict)
 
 
 def load_config(recipe: Recipe, path: Path, root: Path) -> RunConfig:
-    """The YAML at ``path``, strictly parsed; relative paths resolve against ``root``."""
+    """The YAML at ``path``, strictly parsed; relative paths resolve against ``root``.
+
+    ``train.optimizers`` is checked against the groups of the Recipe to train: ``configured``.
+    """
     from toolkit import registry
 
     where = str(path)
     raw = load_yaml(path)
-    check_keys(where, raw, RUN_KEYS, RUN_KEYS)
+    optional = recipe.optional_sections()
+    required = RUN_KEYS + [n for n in recipe.sections if n not in optional]
+    check_keys(where, raw, RUN_KEYS + list(recipe.sections), required)
     model = coerce(raw["model"], str, f"{where} model", root)
     if model != recipe.model_id:
         raise CamkitError(
@@ -186,17 +198,51 @@ def load_config(recipe: Recipe, path: Path, root: Path) -> RunConfig:
         )
     variant = registry.check_variant(model, coerce(raw["variant"], str, f"{where} variant", root))
     train = parse(TrainConfig, raw["train"], f"{where} train", root)
-    groups = list(recipe.optimizer_groups())
-    for group in train.optimizers:
-        if group not in groups:
-            raise unknown(f"optimizer group in {where} train.optimizers", group, groups)
+    sections = {}
+    for name, cls in recipe.sections.items():
+        value = raw[name] if name in raw else None  # absent or empty: the defaults (optional)
+        sections[name] = parse(cls, {} if value is None else value, f"{where} {name}", root)
     return RunConfig(
         model=model,
         variant=variant,
         run_dir=coerce(raw["run_dir"], Path, f"{where} run_dir", root),
         data=parse(recipe.data_config, raw["data"], f"{where} data", root),
         train=train,
+        sections=sections,
     )
+
+
+def configured(recipe: Recipe, cfg: RunConfig, where: str) -> Recipe:
+    """The Recipe ``cfg`` trains: ``recipe.configure(cfg)``, or ``recipe`` without the hook.
+
+    Checks that the hook kept the template's model, data and sections, and that
+    ``train.optimizers`` names groups of the result (``where``: the config, for the message).
+    """
+    if recipe.configure is not None:
+        template, recipe = recipe, recipe.configure(cfg)
+        kept = ("model_id", "data_config", "sections")
+        changed = ([k for k in kept if getattr(recipe, k) != getattr(template, k)]
+                   if isinstance(recipe, Recipe) else [f"returned {type(recipe).__name__}"])
+        if changed:
+            raise CamkitError(f"recipe {template.model_id}: configure must return a Recipe that "
+                              f"keeps {', '.join(kept)} (dataclasses.replace(template, ...)); "
+                              f"changed: {', '.join(changed)}")
+    groups = list(recipe.optimizer_groups())
+    for group in cfg.train.optimizers:
+        if group not in groups:
+            raise unknown(f"optimizer group in {where} train.optimizers", group, groups)
+    return recipe
+
+
+def build_fixed(recipe: Recipe, seed: int) -> dict[str, nn.Module]:
+    """The recipe's ``fixed`` modules (on the CPU), built under a forked RNG seeded with ``seed``:
+    a random one is the same on every process and on --resume, and the networks' initialisation
+    does not depend on them."""
+    if not recipe.fixed:
+        return {}
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return {name: build() for name, build in recipe.fixed.items()}
 
 
 def run(
@@ -206,6 +252,7 @@ def run(
     """Train (or resume) the run a recipe YAML describes; returns the final checkpoint."""
     config_path = Path(config_path)
     cfg = load_config(recipe, config_path, root)
+    recipe = configured(recipe, cfg, str(config_path))
     run_dir = Path(run_dir).resolve() if run_dir is not None else cfg.run_dir
     total_steps = cfg.train.steps if max_steps is None else max_steps
     if total_steps < 1:
@@ -213,12 +260,13 @@ def run(
     runstate.check_start(run_dir, resume)
     procs = distributed.from_env()
     tensorboard = logs.tensorboard_wanted(cfg.train.tensorboard)
+    fixed = build_fixed(recipe, cfg.train.seed)  # e.g. weights files: fail before reading data
     train_set, val_set = recipe.build_datasets(cfg.data, cfg.train.seed)
     steps_per_epoch(len(train_set), cfg.train.batch_size, procs.world_size)  # fail early
 
     with _deterministic(cfg.train.deterministic):
         loop = Loop(recipe, cfg, config_path, root, run_dir, procs, train_set, val_set,
-                    tensorboard=tensorboard)
+                    fixed=fixed, tensorboard=tensorboard)
         if resume:
             loop.restore(runstate.load_state(run_dir, cfg.model, cfg.variant), total_steps)
         created = distributed.start(procs)

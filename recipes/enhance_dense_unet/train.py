@@ -40,25 +40,24 @@ The engine validates the exported network (PSNR/SSIM of output and input against
 image grids) every ``train.val_every_steps``. Run ``camkit train recipes/enhance_dense_unet/
 paper.yaml --vgg-weights vgg19-dcbb9e9d.pth``; paper.yaml documents every key.
 
-Note on the engine: ``recipes._common.trainer`` parses the five keys model, variant, run_dir, data
-and train and has no place for a recipe's own sections, and its phases cannot see the config. So
-``run`` below parses ``loss:`` itself, builds the Recipe with the loss settings bound into its
-phases, and then does what ``trainer.run`` does (``load_run_config`` and ``run`` mirror
-``trainer.load_config`` and ``trainer.run``; they reuse the engine's parts).
+The ``loss:`` section is a recipe section of the engine (``Recipe.sections``); ``configure``
+builds the Recipe a parsed config trains (the loss settings bound into the phases, D sized for
+``data.patch_px``, the VGG-19 a ``fixed`` module the engine loads before reading data).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from recipes._common import distributed, logs, runstate, trainer
-from recipes._common.config import as_plain, check_keys, coerce, load_yaml, parse, relative
-from recipes._common.loop import Loop, steps_per_epoch
+from recipes._common import trainer
+from recipes._common.config import as_plain, relative
 from recipes._common.losses import (
     GAN_KINDS, discriminator_loss, generator_loss, l1, ms_ssim_loss, perceptual,
 )
@@ -344,19 +343,27 @@ def load_vgg(loss: LossConfig, seed: int) -> VGGFeatures | None:
 
 
 def make_recipe(loss: LossConfig, patch_px: int, vgg: VGGFeatures | None) -> trainer.Recipe:
-    """The Recipe for one config: the loss settings bound into the phases, D sized for patch_px,
-    ``vgg`` (from ``load_vgg``) the fixed network of L_p."""
+    """The Recipe for one loss config with ``vgg`` (from ``load_vgg``) as L_p's network; D sized
+    for ``patch_px``. Training builds it through ``configure``, which leaves the loading to the
+    engine."""
     if (vgg is None) != (loss.layer is None):
         raise CamkitError(f"loss.perceptual {loss.perceptual} needs {'a' if vgg is None else 'no'} "
                           f"VGG-19; build it with load_vgg")
-    fixed = {} if vgg is None else {"vgg": lambda: vgg}
-    return trainer.Recipe(
-        model_id=dense_unet.SPEC.model_id,
-        data_config=DataConfig,
-        build_model=dense_unet.build,
-        build_datasets=build_datasets,
-        describe_data=describe_data,
-        exported="generator",
+    return _recipe(loss, patch_px, {} if vgg is None else {"vgg": lambda: vgg})
+
+
+def configure(cfg: trainer.RunConfig) -> trainer.Recipe:
+    """``Recipe.configure``: the Recipe a parsed config trains. The VGG-19 is a ``fixed`` module,
+    so the engine loads it (a missing weights file stops the run) before reading data."""
+    loss = cfg.sections[LOSS_KEY]
+    fixed = {} if loss.layer is None else {"vgg": lambda: load_vgg(loss, cfg.train.seed)}
+    return _recipe(loss, cfg.data.patch_px, fixed)
+
+
+def _recipe(loss: LossConfig, patch_px: int,
+            fixed: dict[str, Callable[[], VGGFeatures]]) -> trainer.Recipe:
+    return dataclasses.replace(
+        RECIPE,
         networks={"discriminator": lambda v: build_discriminator(v, patch_px)},
         groups={"d": ("discriminator",), "g": ("generator",)},
         phases=(
@@ -368,74 +375,21 @@ def make_recipe(loss: LossConfig, patch_px: int, vgg: VGGFeatures | None) -> tra
     )
 
 
-# ---------------------------------------------------------------------------------------- run
-
-
-@dataclass(frozen=True)
-class Config:
-    """A parsed recipe YAML: the engine's RunConfig and this recipe's ``loss:`` section."""
-
-    run: trainer.RunConfig
-    loss: LossConfig
-
-
-def load_run_config(path: Path, root: Path) -> Config:
-    """``trainer.load_config`` plus the optional ``loss:`` section (strict, like the others)."""
-    from toolkit import registry
-
-    where = str(path)
-    raw = load_yaml(path)
-    check_keys(where, raw, [*trainer.RUN_KEYS, LOSS_KEY], trainer.RUN_KEYS)
-    loss = parse(LossConfig, raw.pop(LOSS_KEY, {}), f"{where} loss", root)
-    model = coerce(raw["model"], str, f"{where} model", root)
-    if model != dense_unet.SPEC.model_id:
-        raise CamkitError(
-            f"{where} names model '{model}' but the train.py beside it trains "
-            f"'{dense_unet.SPEC.model_id}'; fix the model key or move the config"
-        )
-    variant = registry.check_variant(model, coerce(raw["variant"], str, f"{where} variant", root))
-    train = parse(trainer.TrainConfig, raw["train"], f"{where} train", root)
-    for group in train.optimizers:
-        if group not in ("d", "g"):
-            raise unknown(f"optimizer group in {where} train.optimizers", group, ["d", "g"])
-    run_config = trainer.RunConfig(
-        model=model, variant=variant,
-        run_dir=coerce(raw["run_dir"], Path, f"{where} run_dir", root),
-        data=parse(DataConfig, raw["data"], f"{where} data", root), train=train,
-    )
-    return Config(run=run_config, loss=loss)
+#: the template ``configure`` completes (model, data and the ``loss:`` section)
+RECIPE = trainer.Recipe(
+    model_id=dense_unet.SPEC.model_id,
+    data_config=DataConfig,
+    build_model=dense_unet.build,
+    build_datasets=build_datasets,
+    describe_data=describe_data,
+    exported="generator",
+    sections={LOSS_KEY: LossConfig},
+    configure=configure,
+)
 
 
 def run(config_path: Path, *, root: Path, resume: bool, max_steps: int | None,
         run_dir: Path | None) -> Path:
-    """The entry ``toolkit.training.run_recipe`` calls; returns the final checkpoint.
-
-    ``trainer.run`` step for step, with the config parsed by ``load_run_config`` and the Recipe
-    built from it. The VGG-19 is loaded first: a missing or bad weights file stops the run before
-    data is read or anything is written.
-    """
-    config_path = Path(config_path)
-    config = load_run_config(config_path, root)
-    cfg, loss = config.run, config.loss
-    recipe = make_recipe(loss, cfg.data.patch_px, load_vgg(loss, cfg.train.seed))
-    run_dir = Path(run_dir).resolve() if run_dir is not None else cfg.run_dir
-    total_steps = cfg.train.steps if max_steps is None else max_steps
-    if total_steps < 1:
-        raise CamkitError(f"--max-steps must be at least 1, got {total_steps}")
-    runstate.check_start(run_dir, resume)
-    procs = distributed.from_env()
-    tensorboard = logs.tensorboard_wanted(cfg.train.tensorboard)
-    train_set, val_set = recipe.build_datasets(cfg.data, cfg.train.seed)
-    steps_per_epoch(len(train_set), cfg.train.batch_size, procs.world_size)  # fail early
-
-    with trainer._deterministic(cfg.train.deterministic):
-        loop = Loop(recipe, cfg, config_path, root, run_dir, procs, train_set, val_set,
-                    tensorboard=tensorboard)
-        if resume:
-            loop.restore(runstate.load_state(run_dir, cfg.model, cfg.variant), total_steps)
-        created = distributed.start(procs)
-        try:
-            return loop.train(total_steps, resumed=resume)
-        finally:
-            distributed.stop(created)
-
+    """The entry ``toolkit.training.run_recipe`` calls; returns the final checkpoint."""
+    return trainer.run(RECIPE, config_path, root=root, resume=resume, max_steps=max_steps,
+                       run_dir=run_dir)

@@ -61,14 +61,17 @@ Data, exactly one of:
 Run ``camkit train recipes/enhance_wespe/paper.yaml --vgg-weights vgg19-dcbb9e9d.pth``;
 paper.yaml documents every key.
 
-Note on the engine: like recipes/enhance_dense_unet, ``run`` parses the ``loss:`` section itself
-(``trainer.load_config`` knows only model, variant, run_dir, data and train) and builds the Recipe
-from the config; ``load_run_config`` and ``run`` mirror ``trainer.load_config`` and ``trainer.run``.
+The ``loss:`` section is a recipe section of the engine (``Recipe.sections``); ``configure``
+builds the Recipe a parsed config trains (F only in the weak mode, the loss settings bound into
+the phases, the discriminators sized for ``data.patch_px``, the VGG-19 a ``fixed`` module the
+engine loads before reading data).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -77,9 +80,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from recipes._common import distributed, logs, runstate, trainer
-from recipes._common.config import as_plain, check_keys, coerce, load_yaml, parse, relative
-from recipes._common.loop import Loop, steps_per_epoch
+from recipes._common import trainer
+from recipes._common.config import as_plain, relative
 from recipes._common.losses import (
     DPED_BLUR_SIGMA, GAN_KINDS, discriminator_loss, gaussian_blur, generator_loss, grayscale, l1,
     perceptual, total_variation,
@@ -105,8 +107,6 @@ DEFAULT_STRENGTH = 1.0
 DEFAULT_VAL_PER_PHOTO = 4
 LOSS_KEY = "loss"
 WEAK, SUPERVISED = "weak", "supervised"
-#: optimizer groups (the same in both modes; ``g`` holds F too in the weak mode)
-GROUPS = ("d_color", "d_texture", "g")
 #: random stream of the weak photos mode's clean-crop order (beside the datasets' own streams)
 _GOOD_ORDER = 11
 
@@ -496,26 +496,37 @@ def load_vgg(loss: LossConfig, seed: int) -> VGGFeatures | None:
 
 def make_recipe(loss: LossConfig, mode: str, patch_px: int,
                 vgg: VGGFeatures | None) -> trainer.Recipe:
-    """The Recipe of one config: ``mode`` (weak | supervised) decides whether F exists; the loss
-    settings are bound into the phases, the discriminators sized for ``patch_px``."""
-    if mode not in (WEAK, SUPERVISED):
-        raise unknown("WESPE mode", mode, [WEAK, SUPERVISED])
+    """The Recipe of one config with ``vgg`` (from ``load_vgg``) as the content loss's network:
+    ``mode`` (weak | supervised) decides whether F exists; the loss settings are bound into the
+    phases, the discriminators sized for ``patch_px``. Training builds it through ``configure``,
+    which leaves the loading to the engine."""
     if (vgg is None) != (loss.layer is None):
         raise CamkitError(f"loss.perceptual {loss.perceptual} needs {'a' if vgg is None else 'no'} "
                           f"VGG-19; build it with load_vgg")
+    return _recipe(loss, mode, patch_px, {} if vgg is None else {"vgg": lambda: vgg})
+
+
+def configure(cfg: trainer.RunConfig) -> trainer.Recipe:
+    """``Recipe.configure``: the Recipe a parsed config trains (its mode from ``data:``). The
+    VGG-19 is a ``fixed`` module, so the engine loads it (a missing weights file stops the run)
+    before reading data."""
+    loss = cfg.sections[LOSS_KEY]
+    fixed = {} if loss.layer is None else {"vgg": lambda: load_vgg(loss, cfg.train.seed)}
+    return _recipe(loss, cfg.data.mode, cfg.data.patch_px, fixed)
+
+
+def _recipe(loss: LossConfig, mode: str, patch_px: int,
+            fixed: dict[str, Callable[[], VGGFeatures]]) -> trainer.Recipe:
+    if mode not in (WEAK, SUPERVISED):
+        raise unknown("WESPE mode", mode, [WEAK, SUPERVISED])
     networks = {name: (lambda v, name=name: build_discriminator(name, v, patch_px))
                 for name in VIEWS}
     generators: tuple[str, ...] = ("generator",)
     if mode == WEAK:
         networks["inverse"] = wespe.build_inverse
         generators = ("generator", "inverse")  # trained jointly, one optimizer (the paper)
-    return trainer.Recipe(
-        model_id=wespe.SPEC.model_id,
-        data_config=DataConfig,
-        build_model=wespe.build,
-        build_datasets=build_datasets,
-        describe_data=describe_data,
-        exported="generator",
+    return dataclasses.replace(
+        RECIPE,
         networks=networks,
         groups={"d_color": ("d_color",), "d_texture": ("d_texture",), "g": generators},
         phases=(
@@ -526,77 +537,25 @@ def make_recipe(loss: LossConfig, mode: str, patch_px: int,
             Phase("g", GeneratorLoss(loss, mode, vgg_source(loss)),
                   scalars=("l_content", "l_color", "l_texture", "l_tv")),
         ),
-        fixed={} if vgg is None else {"vgg": lambda: vgg},
+        fixed=fixed,
     )
 
 
-# ---------------------------------------------------------------------------------------- run
-
-
-@dataclass(frozen=True)
-class Config:
-    """A parsed recipe YAML: the engine's RunConfig and this recipe's ``loss:`` section."""
-
-    run: trainer.RunConfig
-    loss: LossConfig
-
-
-def load_run_config(path: Path, root: Path) -> Config:
-    """``trainer.load_config`` plus the optional ``loss:`` section (strict, like the others)."""
-    from toolkit import registry
-
-    where = str(path)
-    raw = load_yaml(path)
-    check_keys(where, raw, [*trainer.RUN_KEYS, LOSS_KEY], trainer.RUN_KEYS)
-    loss = parse(LossConfig, raw.pop(LOSS_KEY, {}) or {}, f"{where} loss", root)
-    model = coerce(raw["model"], str, f"{where} model", root)
-    if model != wespe.SPEC.model_id:
-        raise CamkitError(
-            f"{where} names model '{model}' but the train.py beside it trains "
-            f"'{wespe.SPEC.model_id}'; fix the model key or move the config"
-        )
-    variant = registry.check_variant(model, coerce(raw["variant"], str, f"{where} variant", root))
-    train = parse(trainer.TrainConfig, raw["train"], f"{where} train", root)
-    for group in train.optimizers:
-        if group not in GROUPS:
-            raise unknown(f"optimizer group in {where} train.optimizers", group, GROUPS)
-    run_config = trainer.RunConfig(
-        model=model, variant=variant,
-        run_dir=coerce(raw["run_dir"], Path, f"{where} run_dir", root),
-        data=parse(DataConfig, raw["data"], f"{where} data", root), train=train,
-    )
-    return Config(run=run_config, loss=loss)
+#: the template ``configure`` completes (model, data and the ``loss:`` section)
+RECIPE = trainer.Recipe(
+    model_id=wespe.SPEC.model_id,
+    data_config=DataConfig,
+    build_model=wespe.build,
+    build_datasets=build_datasets,
+    describe_data=describe_data,
+    exported="generator",
+    sections={LOSS_KEY: LossConfig},
+    configure=configure,
+)
 
 
 def run(config_path: Path, *, root: Path, resume: bool, max_steps: int | None,
         run_dir: Path | None) -> Path:
-    """The entry ``toolkit.training.run_recipe`` calls; returns the final checkpoint.
-
-    ``trainer.run`` step for step, with the config parsed by ``load_run_config`` and the Recipe
-    built from it. The VGG-19 is loaded first: a missing or bad weights file stops the run before
-    data is read or anything is written.
-    """
-    config_path = Path(config_path)
-    config = load_run_config(config_path, root)
-    cfg, loss = config.run, config.loss
-    recipe = make_recipe(loss, cfg.data.mode, cfg.data.patch_px, load_vgg(loss, cfg.train.seed))
-    run_dir = Path(run_dir).resolve() if run_dir is not None else cfg.run_dir
-    total_steps = cfg.train.steps if max_steps is None else max_steps
-    if total_steps < 1:
-        raise CamkitError(f"--max-steps must be at least 1, got {total_steps}")
-    runstate.check_start(run_dir, resume)
-    procs = distributed.from_env()
-    tensorboard = logs.tensorboard_wanted(cfg.train.tensorboard)
-    train_set, val_set = recipe.build_datasets(cfg.data, cfg.train.seed)
-    steps_per_epoch(len(train_set), cfg.train.batch_size, procs.world_size)  # fail early
-
-    with trainer._deterministic(cfg.train.deterministic):
-        loop = Loop(recipe, cfg, config_path, root, run_dir, procs, train_set, val_set,
-                    tensorboard=tensorboard)
-        if resume:
-            loop.restore(runstate.load_state(run_dir, cfg.model, cfg.variant), total_steps)
-        created = distributed.start(procs)
-        try:
-            return loop.train(total_steps, resumed=resume)
-        finally:
-            distributed.stop(created)
+    """The entry ``toolkit.training.run_recipe`` calls; returns the final checkpoint."""
+    return trainer.run(RECIPE, config_path, root=root, resume=resume, max_steps=max_steps,
+                       run_dir=run_dir)
