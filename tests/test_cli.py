@@ -24,7 +24,8 @@ def _assert_clean_error(proc, *needles):
 def test_help_lists_every_command():
     proc = run_cli("--help")
     assert proc.returncode == 0
-    for command in ("list", "export", "check", "train", "import-weights", "demo"):
+    for command in ("list", "export", "check", "train", "import-weights", "demo", "profile",
+                    "report", "calib"):
         assert command in proc.stdout
 
 
@@ -39,6 +40,19 @@ def test_list_comes_from_the_registry():
     for fmt in registry.format_names():
         assert fmt in proc.stdout
     assert "36,489 params" in proc.stdout
+
+
+def test_list_macs_counts_per_frame_at_the_size_asked():
+    proc = run_cli("list", "--macs")
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    # CSRNet paper at 1080x1920: the static report's and the hand count, 13,200,286,016
+    assert "36,489 params     13.20 GMACs/frame" in proc.stdout
+    assert "401,475 params    828.91 GMACs/frame" in proc.stdout  # DPED generator, by hand
+    small = run_cli("list", "--macs", "--size", "540x960")
+    assert "36,489 params      3.29 GMACs/frame" in small.stdout
+    assert "(sides must be multiples of 8)" in small.stdout  # Dense U-Net: 540 = 8 x 67.5
+    bad = run_cli("list", "--macs", "--size", "big")
+    assert bad.returncode == 2 and bad.stderr.count("\n") == 1
 
 
 @pytest.mark.parametrize(

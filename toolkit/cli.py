@@ -364,7 +364,9 @@ def cmd_list(args) -> int:
             default = " [default]" if variant == spec.default_variant else ""
             ckpt = "checkpoint shipped" if shipped_checkpoint(model_id, variant) else "no checkpoint"
             cost = ""
-            if args.macs:
+            if args.macs and (frame[0] % spec.size_multiple or frame[1] % spec.size_multiple):
+                cost = f"  (sides must be multiples of {spec.size_multiple})"
+            elif args.macs:
                 macs = conv_linear_macs(mod.build(variant), spec.inputs[0].channels, *frame)
                 cost = f"  {macs / 1e9:>8.2f} GMACs/frame"
             print(f"    {variant:<8} {params:>12,} params{cost}  {h}x{w}  {ckpt}{default}")
