@@ -23,9 +23,13 @@ from toolkit.checkpoints import checkpoint_info, shipped_checkpoint
 from toolkit.conversion._common import SCHEME_FILE, prepare_for_export, torch_runner
 from toolkit.errors import CamkitError, unknown
 from toolkit.quantization.calibration import calibration_feeds, sample_feeds
+from toolkit.quantization.layers import default_float_layers
 from toolkit.spec import IO_DTYPES, PRECISIONS, ExportSpec
 
 FLOAT_PRECISIONS = ("fp32", "fp16")
+#: precisions in which a model's blocks that declare ``W8A8_KEEP_FLOAT`` stay float by default
+#: (toolkit/quantization/layers.py ``default_float_layers``; InstanceNorm says why)
+DEFAULT_FLOAT_PRECISIONS = ("w8a8",)
 #: seed for --random-weights, recorded in the manifest so checks can rebuild the same model
 RANDOM_WEIGHTS_SEED = 0
 
@@ -188,6 +192,7 @@ def export_artifacts(
             raise CamkitError("--max-drop-db applies to quantized precisions (w8a8, w8a16); "
                               "add --precision w8a8")
         search = _AccuracySearch(accuracy, model, prepared, spec, calib, progress)
+    defaults = default_float_layers(prepared)
     manifests = []
     bar = tqdm(jobs, desc="export", unit="artifact", disable=None if progress else True, file=sys.stderr)
     for fmt, precision in bar:
@@ -196,7 +201,8 @@ def export_artifacts(
         manifests.append(
             _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc,
                         calib if quantized else None, calib_desc if quantized else None,
-                        search if quantized else None)
+                        search if quantized else None,
+                        defaults if precision in DEFAULT_FLOAT_PRECISIONS else [])
         )
     bar.close()
     return manifests
@@ -210,34 +216,39 @@ class _AccuracySearch:
         self.target, self.model, self.prepared = target, model, prepared
         self.spec, self.calib, self.progress = spec, calib, progress
         self.reference = torch_runner(model, spec)
-        self._ranking = None
+        self._ranking: dict[tuple[str, ...], list] = {}
 
-    def ranking(self):
+    def ranking(self, always_float: list[str]):
         from toolkit.quantization.accuracy import rank_layers
 
-        if self._ranking is None:
-            self._ranking = rank_layers(self.prepared, self.spec, self.calib, self.progress)
-        return self._ranking
+        key = tuple(always_float)
+        if key not in self._ranking:
+            self._ranking[key] = rank_layers(self.prepared, self.spec, self.calib, self.progress,
+                                             always_float)
+        return self._ranking[key]
 
-    def run(self, fmt: str, precision: str, staging: Path) -> tuple[Path, dict]:
-        """The artifact within budget (in ``staging``) and the manifest's accuracy_control."""
+    def run(self, fmt: str, precision: str, staging: Path,
+            defaults: list[str] = ()) -> tuple[Path, dict]:
+        """The artifact within budget (in ``staging``) and the manifest's accuracy_control;
+        ``defaults`` (the model's default float layers) stay float in every trial."""
         from toolkit.checks.task import task_quality
         from toolkit.quantization.accuracy import quantize_within_budget
 
         module = registry.format_module(fmt)
+        defaults = list(defaults)
 
         def export_trial(kept: list[str]) -> Path:
             trial = staging / f"trial-{len(kept)}"
             trial.mkdir()
             return _run_export(module, fmt, self.prepared, self.spec, precision, trial,
-                               self.calib, kept)
+                               self.calib, defaults + kept)
 
         def measure(path: Path) -> dict:
             with quiet():
                 runner = _trial_runner(module, path, self.model, self.spec, self.calib)
                 return task_quality(runner, self.reference, self.spec, self.target.pairs)
 
-        outcome = quantize_within_budget(export_trial, measure, self.ranking,
+        outcome = quantize_within_budget(export_trial, measure, lambda: self.ranking(defaults),
                                          self.target.max_drop_db, f"{fmt} {precision}")
         return outcome.path, outcome.describe(str(self.target.data_dir), len(self.target.pairs))
 
@@ -269,7 +280,9 @@ def _run_export(module, fmt, prepared, spec, precision, out_dir, calib, float_la
 
 
 def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc, calib,
-                calib_desc=None, search: _AccuracySearch | None = None) -> Path:
+                calib_desc=None, search: _AccuracySearch | None = None,
+                defaults: list[str] = ()) -> Path:
+    """One artifact; ``defaults``: the model's default float layers for this precision."""
     module = registry.format_module(fmt)
     stem = artifacts.artifact_stem(spec, precision)
     final = out_dir / f"{stem}.{module.suffix}"
@@ -277,12 +290,15 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_de
     control = None
     with artifacts.staging_dir(out_dir) as staging:
         if search is None:
-            produced = _run_export(module, fmt, prepared, spec, precision, staging, calib)
+            produced = _run_export(module, fmt, prepared, spec, precision, staging, calib,
+                                   list(defaults))
         else:
-            produced, control = search.run(fmt, precision, staging)
+            produced, control = search.run(fmt, precision, staging, list(defaults))
         export_s = time.perf_counter() - started
         scheme_file = produced.parent / SCHEME_FILE
         scheme = json.loads(scheme_file.read_text()) if scheme_file.exists() else {}
+        if defaults:  # which of kept_float_layers the model asks for (not the accuracy search)
+            scheme["default_float_layers"] = list(defaults)
         if calib_desc is not None:
             scheme["calibration"] = {**calib_desc, **scheme.get("calibration", {})}
         if control is not None:

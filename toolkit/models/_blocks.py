@@ -35,7 +35,25 @@ class InstanceNorm(nn.Module):
     op, which ONNX, LiteRT and Core ML converters lower unevenly, and no running statistics), so
     it traces under ``torch.export`` with dynamic height and width. ``eps`` defaults to 1e-3,
     DPED's ``_instance_norm`` (PyTorch's ``InstanceNorm2d`` uses 1e-5).
+
+    w8a8 keeps every op of an instance norm float (``W8A8_KEEP_FLOAT``; the exporter turns it
+    into ``<path>/*`` entries of ``precision_scheme.kept_float_layers``, see
+    toolkit/quantization/layers.py ``default_float_layers``); its input (a conv output) and the
+    consumers of its output stay int8. Per-tensor int8 statistics break it: the squares
+    ``centred * centred`` span [0, max^2] over all channels and images, so one int8 step
+    (0.58 in WESPE mobile's block 0 norm2) is larger than most channels' variance; LiteRT's
+    int8 MEAN then keeps its input's scale, so the variance itself is quantized in those steps
+    (0, 1 or 2 of them), and rsqrt amplifies whatever error is left by 1/std per channel.
+    Measured on the shipped WESPE mobile checkpoint at 256x256 (worst PSNR / SSIM vs float over
+    photos_pd): all int8 ONNX 31.1 dB / 0.927, LiteRT 19.2 / 0.771, Core ML (simulated)
+    31.1 / 0.923; with the norms float 43.2 / 0.991, 40.1 / 0.980, 40.2 / 0.980. Keeping only
+    the statistics float (mean, centring, square, +eps, rsqrt) gave ONNX 40.3 / 0.985; only
+    the squares and +eps, LiteRT 29.7 / 0.960. The formula is already the better one for
+    integer kernels (variance of the centred tensor, not ``mean(x^2) - mean^2``).
     """
+
+    #: w8a8 computes this block in float (above); toolkit/quantization/layers.py reads it
+    W8A8_KEEP_FLOAT = True
 
     def __init__(self, channels: int, eps: float = 1e-3) -> None:
         super().__init__()

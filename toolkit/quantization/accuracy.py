@@ -18,6 +18,8 @@ OpenVINO backends; this one works for every format module that takes ``float_lay
    torchao PT2E graph calibrated by NNCF with the same scheme: int8 per-channel symmetric
    weights, int8 per-tensor affine min/max activations), format-independent and fast; it is
    only an order, every decision below is measured on the real artifact.
+   Layers the model keeps float by default (``layers.default_float_layers``, e.g. every
+   instance norm) stay float in every measurement and trial and are not ranked.
 3. Keep the top 1, 2, 3, ... layers in float, export again and measure, until the drop is within
    budget. The first k that passes is the fewest layers in that order; the manifest lists them
    (``precision_scheme.kept_float_layers``) with every trial (``accuracy_control``). When all
@@ -91,9 +93,11 @@ class Outcome:
 
 def rank_layers(
     prepared: nn.Module, spec: ExportSpec, calib: Sequence[dict[str, np.ndarray]],
-    progress: bool = True,
+    progress: bool = True, always_float: Sequence[str] = (),
 ) -> list[Sensitivity]:
-    """Every quantizable layer of ``prepared`` (``prepare_for_export``), most sensitive first."""
+    """Every quantizable layer of ``prepared`` (``prepare_for_export``), most sensitive first;
+    the layers ``always_float`` covers (the model's default float layers) stay float in every
+    measurement and are not ranked."""
     import sys
 
     from tqdm import tqdm
@@ -110,12 +114,18 @@ def rank_layers(
         return [o.numpy() for o in (out if isinstance(out, (tuple, list)) else (out,))]
 
     reference = [float_outputs(f) for f in feeds]
-    layers = coreml_ptq.quantize(prepared, spec, feeds).layers
+    from toolkit.quantization.layers import selector
+
+    always_float = list(always_float)
+    covered = selector(always_float)
+    layers = [lid for lid in coreml_ptq.quantize(prepared, spec, feeds, always_float).layers
+              if covered(lid) is None]
     ranking = []
     bar = tqdm(layers, desc="layer sensitivity", unit="layer", file=sys.stderr,
                disable=None if progress else True)
     for layer in bar:
-        only = coreml_ptq.quantize(prepared, spec, feeds, [x for x in layers if x != layer])
+        only = coreml_ptq.quantize(prepared, spec, feeds,
+                                   always_float + [x for x in layers if x != layer])
         run = coreml_ptq.graph_runner(only.graph, spec)
         errors = [
             np.mean((run(f)[name].astype(np.float64) - ref[i]) ** 2)

@@ -44,7 +44,7 @@ from torch import nn
 from toolkit._quiet import quiet
 from toolkit.conversion._common import dynamic_hw, example_inputs
 from toolkit.errors import CamkitError, missing_extra
-from toolkit.quantization.layers import fx_layer_id
+from toolkit.quantization.layers import fx_layer_id, selector
 from toolkit.spec import ExportSpec
 
 #: what the scheme file says about the quantized tensors (merged into the manifest)
@@ -108,9 +108,11 @@ def _graph_outputs(graph: torch.fx.Graph) -> set:
 def make_quantizer(float_layers: Sequence[str] = ()):
     """A fresh :class:`CoreMLW8A8Quantizer` (torchao is imported lazily) that leaves the layers
     ``float_layers`` (ids from toolkit/quantization/layers.py) unannotated: they compute in
-    float, and a quantized op that reads their output quantizes it on its input."""
+    float, and a quantized op that reads their output quantizes it on its input. An id
+    ``<module path>/*`` keeps every op of that module float."""
     observer, q = _torchao()
-    keep_float = set(float_layers)
+    keep_float = list(dict.fromkeys(float_layers))
+    select = selector(keep_float)
 
     act = q.QuantizationSpec(
         dtype=torch.int8, quant_min=-128, quant_max=127, qscheme=torch.per_tensor_affine,
@@ -143,16 +145,18 @@ def make_quantizer(float_layers: Sequence[str] = ()):
 
         def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
             outputs = _graph_outputs(model.graph)
-            handled, floats, layers = set(), [], []
+            handled, floats, layers, used = set(), [], [], set()
             for node in model.graph.nodes:
                 if node.op != "call_function":
                     continue
+                if select(fx_layer_id(node)) is not None:
+                    used.add(select(fx_layer_id(node)))  # ops no pattern covers count too
                 if node.target in weighted or node.target in binary:
                     layer = fx_layer_id(node)
                     if layer not in layers:
                         layers.append(layer)
-                    if layer in keep_float:
-                        floats.append(f"{_describe(node)}: kept float ({layer})")
+                    if select(layer) is not None:
+                        floats.append(f"{_describe(node)}: kept float ({select(layer)})")
                         continue
                 if node.target in weighted:
                     inputs = {node.args[0]: act, node.args[1]: weight}
@@ -176,7 +180,7 @@ def make_quantizer(float_layers: Sequence[str] = ()):
                     fused.meta["quantization_annotation"] = q.QuantizationAnnotation(
                         output_qspec=out, _annotated=True
                     )
-            missing = sorted(keep_float - set(layers))
+            missing = sorted(set(keep_float) - used)
             if missing:
                 raise CamkitError(
                     f"no quantizable layer named {missing}; the layers are: {', '.join(layers)}"
@@ -198,7 +202,8 @@ class Quantized:
     calibration_count: int
     float_layers: list[str] = field(default_factory=list)
     qparams: list[list] = field(default_factory=list)
-    #: every quantizable layer id, in graph order, and the ones kept float on request
+    #: every quantizable layer id, in graph order, and the ids kept float on request (as asked:
+    #: ``<module path>/*`` stays one entry)
     layers: list[str] = field(default_factory=list)
     kept_float: list[str] = field(default_factory=list)
 
@@ -241,7 +246,7 @@ def quantize(
             fold_quantize=True,  # int8 weight constants -> constexpr_affine_dequantize in MIL
         )
     return Quantized(quantized, len(feeds), quantizer.float_layers, activation_qparams(quantized),
-                     quantizer.layers, [lid for lid in quantizer.layers if lid in set(float_layers)])
+                     quantizer.layers, list(dict.fromkeys(float_layers)))
 
 
 def activation_qparams(graph: torch.fx.GraphModule) -> list[list]:

@@ -12,6 +12,9 @@ A layer id names a layer the same way in all of them:
   op and a counter, so strict and non-strict exports of one module, and the ONNX exporter (which
   records it as ``pkg.torch.onnx.name_scopes``), agree.
 
+A layer id may also name every op of one module and of its submodules: ``<module path>/*``
+(``blocks.0.norm1/*``), which is how a model keeps a whole block float (``default_float_layers``).
+
 The export wrappers (``ChannelsLast``, the LiteRT ``_NamedIO``) hold the model as ``inner``; those
 leading ``inner`` segments are dropped, so a model must not name a top-level submodule ``inner``.
 """
@@ -25,6 +28,11 @@ from collections.abc import Iterable
 WEIGHTED_ATEN = ("aten.conv", "aten.linear", "aten._convolution", "aten.convolution")
 #: attribute name of the export wrappers' wrapped module
 WRAPPER_ATTR = "inner"
+#: suffix of a layer id that names every op of a module (and of its submodules)
+MODULE_WILDCARD = "/*"
+#: class attribute of an ``nn.Module`` whose ops stay float in w8a8 by default (the reason goes
+#: with the attribute; toolkit/models/_blocks.py ``InstanceNorm`` has one)
+W8A8_FLOAT_ATTR = "W8A8_KEEP_FLOAT"
 
 
 def strip_wrappers(path: str) -> str:
@@ -40,6 +48,42 @@ def layer_id(module_path: str, node_name: str, aten_target: str) -> str:
     if aten_target.startswith(WEIGHTED_ATEN) and path:
         return path
     return f"{path}/{node_name}" if path else node_name
+
+
+def selects(wanted: str, lid: str) -> bool:
+    """Whether the layer id ``wanted`` (an id, or ``<module path>/*``) covers the layer ``lid``."""
+    if not wanted.endswith(MODULE_WILDCARD):
+        return lid == wanted
+    module = wanted[: -len(MODULE_WILDCARD)]
+    return lid == module or lid.startswith((module + "/", module + "."))
+
+
+def selector(wanted: Iterable[str]):
+    """``lid -> the first id of wanted that covers it, or None`` (ids and module wildcards)."""
+    exact = set(w for w in wanted if not w.endswith(MODULE_WILDCARD))
+    modules = [w for w in wanted if w.endswith(MODULE_WILDCARD)]
+
+    def select(lid: str | None) -> str | None:
+        if lid is None:
+            return None
+        if lid in exact:
+            return lid
+        return next((w for w in modules if selects(w, lid)), None)
+
+    return select
+
+
+def default_float_layers(module) -> list[str]:
+    """``<path>/*`` for every submodule of ``module`` whose class sets ``W8A8_KEEP_FLOAT``: the
+    layers a model keeps float in w8a8 unless told otherwise (recorded in the manifest's
+    ``precision_scheme.kept_float_layers`` and ``default_float_layers``)."""
+    found = []
+    for path, sub in module.named_modules():
+        path = strip_wrappers(path)
+        if path and getattr(type(sub), W8A8_FLOAT_ATTR, False):
+            if not any(selects(f, path) for f in found):  # an enclosing module covers it
+                found.append(path + MODULE_WILDCARD)
+    return found
 
 
 def fx_layer_id(node) -> str:
@@ -65,14 +109,16 @@ def onnx_layer_id(node) -> str | None:
 
 
 def onnx_nodes_of(model, layers: Iterable[str]) -> list[str]:
-    """Names of the ONNX nodes that belong to ``layers`` (every node of a decomposed op)."""
-    wanted = set(layers)
+    """Names of the ONNX nodes that belong to ``layers`` (every node of a decomposed op; every
+    node of a module for ``<module path>/*``)."""
+    wanted = list(dict.fromkeys(layers))
+    select = selector(wanted)
     found: dict[str, list[str]] = {}
     for node in model.graph.node:
-        lid = onnx_layer_id(node)
-        if lid in wanted:
-            found.setdefault(lid, []).append(node.name)
-    missing = sorted(wanted - set(found))
+        hit = select(onnx_layer_id(node))
+        if hit is not None:
+            found.setdefault(hit, []).append(node.name)
+    missing = sorted(set(wanted) - set(found))
     if missing:
         from toolkit.errors import CamkitError
 

@@ -32,6 +32,15 @@ float32 output. Five details make that path work on CSRNet (tiny, random and pap
   DEQUANTIZE into the signature, so the file takes and returns int8 tensors, which apps and
   ``LiteRTRunner`` feed float32. ``_strict_qdq`` sets the flag for one conversion.
 
+Means share their input's quantization: litert-torch's annotator gives ``aten.mean`` a
+``SharedQuantizationSpec`` (``_is_share_obs_or_fq_op`` in litert_torch/quantize/
+pt2e_quantizer_utils.py, https://github.com/google-ai-edge/ai-edge-torch), so an int8 MEAN
+output has the step of its input. For an instance norm's ``mean(centred * centred)`` that step
+is the largest square's / 255 (0.58 in WESPE mobile's block 0 norm2, for variances <= 1.07):
+the variance is quantized to 0-2 steps, and that model fell to 19.2 dB. The other formats keep
+the mean float and lose less (31 dB), but no format meets the budget with int8 statistics, so
+the block itself declares float (toolkit/models/_blocks.py ``InstanceNorm``), not this module.
+
 w8a16 and the w8a8 fallback: ai-edge-quantizer's static recipes (``static_wi8_ai16``,
 ``static_wi8_ai8``) on the float32 .tflite, calibrated on the same feeds through its calibrator
 with min/max ranges (its default is a moving average with factor 0.95, which weights the first
@@ -124,20 +133,21 @@ def _keep_float(quantizer, float_layers: Sequence[str]) -> dict[str, int]:
     inserts no observers for them: their weights stay float and they compute in float (a
     quantized consumer still quantizes their output on its own input). Returns a dict that
     ``annotate`` fills with the number of conv/linear nodes kept float ("weighted")."""
-    from toolkit.quantization.layers import WEIGHTED_ATEN, fx_layer_id
+    from toolkit.quantization.layers import WEIGHTED_ATEN, fx_layer_id, selector
 
     kept = {"weighted": 0}
-    wanted = set(float_layers)
+    wanted = list(dict.fromkeys(float_layers))
     if not wanted:
         return kept
+    select = selector(wanted)
     annotate = quantizer.annotate
 
     def annotate_keeping_float(model: torch.fx.GraphModule) -> torch.fx.GraphModule:
         model = annotate(model)
         found, weighted, stripped = set(), 0, set()
         for node in model.graph.nodes:
-            if node.op == "call_function" and fx_layer_id(node) in wanted:
-                found.add(fx_layer_id(node))
+            if node.op == "call_function" and select(fx_layer_id(node)) is not None:
+                found.add(select(fx_layer_id(node)))
                 node.meta.pop("quantization_annotation", None)
                 weighted += str(node.target).startswith(WEIGHTED_ATEN)
                 # the quantizer annotates a conv's ReLU (and tanh, ...) on its own: their
@@ -151,7 +161,7 @@ def _keep_float(quantizer, float_layers: Sequence[str]) -> dict[str, int]:
                     stripped.add(follower)
                 stripped.add(node)
         _strip_sharing(model.graph, stripped)
-        missing = sorted(wanted - found)
+        missing = sorted(set(wanted) - found)
         if missing:
             raise CamkitError(f"no layer named {missing} in the graph LiteRT quantizes")
         kept["weighted"] = weighted
