@@ -29,6 +29,7 @@ REPO = Path(__file__).resolve().parents[1]
 DPED = REPO.parent / "shared" / "data" / "dped_patches"
 PLOT = REPO / "docs" / "report_csrnet_paper_1080p.png"
 MARKDOWN = REPO / "benchmarks" / "latency_report.md"
+KEEP = REPO / "benchmarks" / "latency_report"  # check.json + profiles/ of the last run
 
 
 def camkit(*args: str, ok=(0,)) -> list[str]:
@@ -71,6 +72,12 @@ def main() -> None:
                                        "host_x86_avx2", "--json",
                                        str(out / "profiles" / f"{stem}.estimate.json")))
         commands.append(camkit("report", str(out)))
+        # keep the inputs of the page, so `camkit report benchmarks/latency_report` redraws it
+        if KEEP.exists():
+            shutil.rmtree(KEEP)
+        KEEP.mkdir()
+        shutil.copyfile(out / "check.json", KEEP / "check.json")
+        shutil.copytree(out / "profiles", KEEP / "profiles")
         PLOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(out / "psnr_vs_latency.png", PLOT)
         report = (out / "report.md").read_text().replace(tmp, "TMP")

@@ -88,7 +88,7 @@ def load_checks(check_json: Path) -> list[Artifact]:
     for row in rows:
         task = row["task"] or {}
         out.append(Artifact(
-            sha256=_manifest_sha(Path(row["manifest"])),
+            sha256=row.get("artifact_sha256") or _manifest_sha(Path(row["manifest"])),
             model=f"{row['model_id']}-{row['variant']}",
             format=row["format"], precision=row["precision"],
             file=Path(row["manifest"]).name.removesuffix(".manifest.json"),
@@ -100,6 +100,7 @@ def load_checks(check_json: Path) -> list[Artifact]:
 
 
 def _manifest_sha(path: Path) -> str | None:
+    """check.json files from before artifact_sha256 was recorded: read it from the manifest."""
     try:
         return json.loads(path.read_text())["artifact"]["sha256"]
     except (OSError, json.JSONDecodeError, KeyError, TypeError):
@@ -210,7 +211,7 @@ def plot_png(rows: list[LatencyRow], axis: str, title: str) -> bytes | None:
     targets = sorted({r.target for r in points})
     colours = {t: plt.get_cmap("tab10")(i % 10) for i, t in enumerate(targets)}
     fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
-    placed: list[tuple[float, float]] = []  # (log10 ms, dB) of labels already drawn
+    placed: list[tuple[float, float, int]] = []  # (log10 ms, dB, stack level) of labels drawn
     y_all = [quality_of(r.artifact, axis) for r in points]
     y_span = (max(y_all) - min(y_all)) or 1.0
     for r in sorted(points, key=lambda r: (r.median_ms, r.format, r.precision)):
@@ -228,9 +229,10 @@ def plot_png(rows: list[LatencyRow], axis: str, title: str) -> bytes | None:
             ax.scatter(r.median_ms, y, s=60, marker=marker, color=colour, zorder=3)
         # labels of points that sit on top of each other are stacked, not overprinted
         here = (math.log10(r.median_ms), y)
-        clash = sum(abs(here[0] - x) < 0.08 and abs(here[1] - v) < 0.04 * y_span
-                    for x, v in placed)
-        placed.append(here)
+        taken = {level for x, v, level in placed
+                 if abs(here[0] - x) < 0.12 and abs(here[1] - v) < 0.04 * y_span}
+        clash = min(set(range(len(taken) + 1)) - taken)
+        placed.append((*here, clash))
         ax.annotate(f"{r.format} {r.precision}", (r.median_ms, y), textcoords="offset points",
                     xytext=(7, 4 + 11 * clash), fontsize=8)
     ax.set_xscale("log")

@@ -54,6 +54,8 @@ class ArtifactCheck:
     mode: str
     reference: str
     budget: dict[str, float]
+    #: the manifest's artifact sha256: what `camkit report` joins profile results on
+    artifact_sha256: str | None = None
     samples: list[SampleResult] = field(default_factory=list)
     task: dict[str, Any] | None = None
     static: dict[str, Any] | None = None
@@ -187,6 +189,7 @@ def check_artifact(
         mode="runtime",
         reference="torch float model rebuilt from the checkpoint",
         budget=asdict(tolerance),
+        artifact_sha256=manifest["artifact"]["sha256"],
     )
     if not path.exists():
         result.problems.append(f"artifact {path.name} is missing")
