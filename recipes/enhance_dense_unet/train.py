@@ -61,6 +61,7 @@ from recipes._common.config import as_plain, relative
 from recipes._common.losses import (
     GAN_KINDS, discriminator_loss, generator_loss, l1, ms_ssim_loss, perceptual,
 )
+from recipes._common.splits import split_names, val_length
 from recipes._common.trainer import Phase, StepContext
 from recipes._common.vgg import ENV_VAR, VGGFeatures, load_vgg19
 from toolkit.data.datasets import PairedFolder, SyntheticPhone
@@ -158,25 +159,6 @@ class DataConfig:
 # --------------------------------------------------------------------------------------- data
 
 
-def _split_names(data: DataConfig, names: list[str], folder: Path) -> tuple[list[str], list[str]]:
-    """(training names, held-out names); held-out is empty when neither key holds any out."""
-    for name in data.val_files:
-        if name not in names:
-            raise unknown(f"file in data.val_files ({folder})", name, names)
-    if data.val_holdout >= len(names):
-        raise CamkitError(f"data.val_holdout {data.val_holdout} holds out all {len(names)} files "
-                          f"of {folder}; leave at least one for training")
-    held = list(data.val_files) or (names[-data.val_holdout:] if data.val_holdout else [])
-    train = [n for n in names if n not in held]
-    if not train:
-        raise CamkitError("data.val_files holds out every file; leave at least one for training")
-    return train, held
-
-
-def _val_length(data: DataConfig, available: int) -> int:
-    return available if data.val_max_samples is None else min(available, data.val_max_samples)
-
-
 def build_datasets(data: DataConfig, seed: int) -> tuple[Any, Any]:
     if data.dped is not None:
         return _dped_datasets(data, seed)
@@ -189,12 +171,12 @@ def build_datasets(data: DataConfig, seed: int) -> tuple[Any, Any]:
         kind, folder, per, extra = PairedFolder, data.paired, 1, {}
         names = [src.name for src, _ in PairedFolder(folder, data.patch_px, train=False).pairs]
     common = {"seed": seed, "short_side_px": data.short_side_px, **extra}
-    train_names, held = _split_names(data, names, folder)
+    train_names, held = split_names(data, names, folder)
     val_names = held or names  # none held out: the training files, centre crops (held-out edits)
     train_set = kind(folder, data.patch_px, train=True, names=train_names,
                      length=data.samples_per_epoch, **common)
     val_set = kind(folder, data.val_px, train=False, names=val_names,
-                   length=_val_length(data, len(val_names) * per), **common)
+                   length=val_length(data, len(val_names) * per), **common)
     return train_set, val_set
 
 
@@ -203,12 +185,12 @@ def _dped_datasets(data: DataConfig, seed: int) -> tuple[DPEDPatches, DPEDPatche
     common = {"seed": seed}
     full = DPEDPatches(data.dped, phone, "train", train=False, **common)
     names = [p.name for p, _ in full.pairs]
-    train_names, held = _split_names(data, names, full.phone_dir)
+    train_names, held = split_names(data, names, full.phone_dir)
     train_set = DPEDPatches(data.dped, phone, "train", train=True, patch_px=data.patch_px,
                             names=train_names, length=data.samples_per_epoch, **common)
     if held:
         val_set = DPEDPatches(data.dped, phone, "train", train=False, patch_px=data.val_px,
-                              names=held[: _val_length(data, len(held))], **common)
+                              names=held[: val_length(data, len(held))], **common)
     elif full.layout == "flat":
         raise CamkitError(
             f"{data.dped} is a flat DPED copy with one split: hold patches out for validation "
@@ -218,7 +200,7 @@ def _dped_datasets(data: DataConfig, seed: int) -> tuple[DPEDPatches, DPEDPatche
         test = DPEDPatches(data.dped, phone, "test", train=False, **common)
         test_names = [p.name for p, _ in test.pairs]
         val_set = DPEDPatches(data.dped, phone, "test", train=False, patch_px=data.val_px,
-                              names=test_names[: _val_length(data, len(test_names))], **common)
+                              names=test_names[: val_length(data, len(test_names))], **common)
     return train_set, val_set
 
 

@@ -86,6 +86,7 @@ from recipes._common.losses import (
     DPED_BLUR_SIGMA, GAN_KINDS, discriminator_loss, gaussian_blur, generator_loss, grayscale, l1,
     perceptual, total_variation,
 )
+from recipes._common.splits import split_names, val_length
 from recipes._common.trainer import Phase, StepContext
 from recipes._common.vgg import ENV_VAR, VGGFeatures, load_vgg19
 from toolkit.data.datasets import PairedFolder, SyntheticPhone
@@ -251,25 +252,6 @@ class UnpairedSynthetic(Dataset):
         return degraded, clean
 
 
-def _split_names(data: DataConfig, names: list[str], folder: Path) -> tuple[list[str], list[str]]:
-    """(training names, held-out names); held-out is empty when neither key holds any out."""
-    for name in data.val_files:
-        if name not in names:
-            raise unknown(f"file in data.val_files ({folder})", name, names)
-    if data.val_holdout >= len(names):
-        raise CamkitError(f"data.val_holdout {data.val_holdout} holds out all {len(names)} files "
-                          f"of {folder}; leave at least one for training")
-    held = list(data.val_files) or (names[-data.val_holdout:] if data.val_holdout else [])
-    train = [n for n in names if n not in held]
-    if not train:
-        raise CamkitError("data.val_files holds out every file; leave at least one for training")
-    return train, held
-
-
-def _val_length(data: DataConfig, available: int) -> int:
-    return available if data.val_max_samples is None else min(available, data.val_max_samples)
-
-
 def build_datasets(data: DataConfig, seed: int) -> tuple[Dataset, Dataset]:
     """(training set of (x, y) crops of ``patch_px``, validation set of aligned pairs)."""
     if data.dped is not None:
@@ -285,7 +267,7 @@ def build_datasets(data: DataConfig, seed: int) -> tuple[Dataset, Dataset]:
     else:
         kind, folder, per = PairedFolder, data.paired, 1
         names = [src.name for src, _ in PairedFolder(folder, data.patch_px, train=False).pairs]
-    train_names, held = _split_names(data, names, folder)
+    train_names, held = split_names(data, names, folder)
     val_names = held or names  # none held out: the training files, centre crops
     train_set = kind(folder, data.patch_px, train=True, names=train_names,
                      length=data.samples_per_epoch, **common)
@@ -296,7 +278,7 @@ def build_datasets(data: DataConfig, seed: int) -> tuple[Dataset, Dataset]:
                               length=len(train_set), **{**common, "seed": seed + 1, "strength": 0.0})
         train_set = UnpairedSynthetic(train_set, good, seed)
     val_set = kind(folder, data.val_px, train=False, names=val_names,
-                   length=_val_length(data, len(val_names) * per), **common)
+                   length=val_length(data, len(val_names) * per), **common)
     return train_set, val_set
 
 
@@ -307,13 +289,13 @@ def _folder_datasets(data: DataConfig, seed: int) -> tuple[Dataset, Dataset]:
     if data.val_paired is not None:
         count = len(PairedFolder(data.val_paired, data.val_px, train=False).pairs)
         val_set = PairedFolder(data.val_paired, data.val_px, train=False, seed=seed,
-                               length=_val_length(data, count), short_side_px=data.short_side_px)
+                               length=val_length(data, count), short_side_px=data.short_side_px)
     else:
         strength = DEFAULT_STRENGTH if data.strength is None else data.strength
         count = len(SyntheticPhone(data.good_photos, data.val_px, train=False).photos)
         per = data.val_per_photo or DEFAULT_VAL_PER_PHOTO
         val_set = SyntheticPhone(data.good_photos, data.val_px, train=False, seed=seed,
-                                 length=_val_length(data, count * per),
+                                 length=val_length(data, count * per),
                                  short_side_px=data.short_side_px, strength=strength)
     return train_set, val_set
 
@@ -322,14 +304,14 @@ def _dped_datasets(data: DataConfig, seed: int) -> tuple[DPEDPatches, DPEDPatche
     phone = data.phone or DEFAULT_PHONE
     full = DPEDPatches(data.dped, phone, "train", train=False, seed=seed)
     names = [p.name for p, _ in full.pairs]
-    train_names, held = _split_names(data, names, full.phone_dir)
+    train_names, held = split_names(data, names, full.phone_dir)
     train_set = DPEDPatches(data.dped, phone, "train", train=True, seed=seed,
                             patch_px=data.patch_px, names=train_names,
                             length=data.samples_per_epoch, unpaired=data.mode == WEAK)
     if held:
         return train_set, DPEDPatches(data.dped, phone, "train", train=False, seed=seed,
                                       patch_px=data.val_px,
-                                      names=held[: _val_length(data, len(held))])
+                                      names=held[: val_length(data, len(held))])
     if full.layout == "flat":
         raise CamkitError(
             f"{data.dped} is a flat DPED copy with one split: hold patches out for validation "
@@ -339,7 +321,7 @@ def _dped_datasets(data: DataConfig, seed: int) -> tuple[DPEDPatches, DPEDPatche
     test_names = [p.name for p, _ in test.pairs]
     return train_set, DPEDPatches(data.dped, phone, "test", train=False, seed=seed,
                                   patch_px=data.val_px,
-                                  names=test_names[: _val_length(data, len(test_names))])
+                                  names=test_names[: val_length(data, len(test_names))])
 
 
 def describe_data(data: DataConfig, root: Path) -> dict[str, Any]:
