@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import torch
 from torch import nn
@@ -170,3 +171,33 @@ def load_vgg19(path_or_none: str | Path | None, *, random_init_ok: bool = False)
     for p in net.parameters():
         p.requires_grad_(False)
     return net.eval()
+
+
+# ------------------------------------------------------------------- for recipes' loss sections
+
+
+def vgg_source(loss: Any) -> str:
+    """Where a recipe's perceptual loss gets its VGG-19 weights, for the checkpoint record.
+
+    ``loss`` is a recipe's ``loss:`` section: ``layer`` (None: no perceptual loss) and
+    ``vgg_random_init_for_tests``."""
+    if loss.layer is None:
+        return "none"
+    path = os.environ.get(ENV_VAR) or None
+    if path is None and loss.vgg_random_init_for_tests:
+        return "RANDOM INIT (vgg_random_init_for_tests; not a perceptual loss, tests only)"
+    return Path(path).name if path else "missing"
+
+
+def load_vgg(loss: Any, seed: int) -> VGGFeatures | None:
+    """A recipe's frozen VGG-19 (None when ``loss.layer`` is None, i.e. ``perceptual: none``).
+
+    Weights from ``--vgg-weights`` / ``CAMKIT_VGG19_WEIGHTS``; without them a one-line error,
+    unless ``vgg_random_init_for_tests``: then random weights drawn from ``seed`` (the same on
+    --resume), leaving the global RNG, which the engine seeds for the networks, as it was.
+    """
+    if loss.layer is None:
+        return None
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return load_vgg19(None, random_init_ok=loss.vgg_random_init_for_tests)

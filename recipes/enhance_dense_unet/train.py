@@ -48,7 +48,6 @@ builds the Recipe a parsed config trains (the loss settings bound into the phase
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,7 +62,7 @@ from recipes._common.losses import (
 )
 from recipes._common.splits import split_names, val_length
 from recipes._common.trainer import Phase, StepContext
-from recipes._common.vgg import ENV_VAR, VGGFeatures, load_vgg19
+from recipes._common.vgg import VGGFeatures, load_vgg, vgg_source
 from toolkit.data.datasets import PairedFolder, SyntheticPhone
 from toolkit.data.dped import DPEDPatches
 from toolkit.errors import CamkitError, unknown
@@ -232,16 +231,6 @@ def describe_data(data: DataConfig, root: Path) -> dict[str, Any]:
 # ------------------------------------------------------------------------------------- losses
 
 
-def vgg_source(loss: LossConfig) -> str:
-    """Where the perceptual loss's VGG-19 weights come from, for the checkpoint record."""
-    if loss.layer is None:
-        return "none"
-    path = os.environ.get(ENV_VAR) or None
-    if path is None and loss.vgg_random_init_for_tests:
-        return "RANDOM INIT (vgg_random_init_for_tests; not a perceptual loss, tests only)"
-    return Path(path).name if path else "missing"
-
-
 class DiscriminatorLoss:
     """Phase ``d``: ``discriminator_loss(gan, D.logits(target), D.logits(G(x)))``."""
 
@@ -308,20 +297,6 @@ def build_discriminator(variant: str, patch_px: int) -> LogitDiscriminator:
     """``dense_unet.build_discriminator`` (same architecture table), returning logits."""
     width, stages, hidden = dense_unet.DISCRIMINATORS[variant]
     return LogitDiscriminator(width, stages, hidden, patch_px)
-
-
-def load_vgg(loss: LossConfig, seed: int) -> VGGFeatures | None:
-    """The perceptual loss's frozen VGG-19 (None for ``perceptual: none``).
-
-    Weights from ``--vgg-weights`` / ``CAMKIT_VGG19_WEIGHTS``; without them a one-line error,
-    unless ``vgg_random_init_for_tests``: then random weights drawn from ``seed`` (the same on
-    --resume), leaving the global RNG, which the engine seeds for the networks, as it was.
-    """
-    if loss.layer is None:
-        return None
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return load_vgg19(None, random_init_ok=loss.vgg_random_init_for_tests)
 
 
 def make_recipe(loss: LossConfig, patch_px: int, vgg: VGGFeatures | None) -> trainer.Recipe:

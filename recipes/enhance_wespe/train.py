@@ -70,7 +70,6 @@ engine loads before reading data).
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,7 +87,7 @@ from recipes._common.losses import (
 )
 from recipes._common.splits import split_names, val_length
 from recipes._common.trainer import Phase, StepContext
-from recipes._common.vgg import ENV_VAR, VGGFeatures, load_vgg19
+from recipes._common.vgg import VGGFeatures, load_vgg, vgg_source
 from toolkit.data.datasets import PairedFolder, SyntheticPhone
 from toolkit.data.dped import DPEDPatches
 from toolkit.data.unpaired import UnpairedFolders
@@ -378,16 +377,6 @@ def texture_view(images: torch.Tensor) -> torch.Tensor:
 VIEWS = {"d_color": color_view, "d_texture": texture_view}
 
 
-def vgg_source(loss: LossConfig) -> str:
-    """Where the content loss's VGG-19 weights come from, for the checkpoint record."""
-    if loss.layer is None:
-        return "none"
-    path = os.environ.get(ENV_VAR) or None
-    if path is None and loss.vgg_random_init_for_tests:
-        return "RANDOM INIT (vgg_random_init_for_tests; not a perceptual loss, tests only)"
-    return Path(path).name if path else "missing"
-
-
 class DiscriminatorLoss:
     """Phase ``d_color`` / ``d_texture``: the discriminator on the view of y vs that of G(x)."""
 
@@ -460,20 +449,6 @@ def build_discriminator(name: str, variant: str, patch_px: int) -> wespe.Discrim
     widths, fc_features = wespe.DISCRIMINATORS[variant]
     channels = 3 if name == "d_color" else 1
     return wespe.Discriminator(channels, patch_px, widths, fc_features)
-
-
-def load_vgg(loss: LossConfig, seed: int) -> VGGFeatures | None:
-    """The content loss's frozen VGG-19 (None for ``perceptual: none``).
-
-    Weights from ``--vgg-weights`` / ``CAMKIT_VGG19_WEIGHTS``; without them a one-line error,
-    unless ``vgg_random_init_for_tests``: then random weights drawn from ``seed`` (the same on
-    --resume), leaving the global RNG, which the engine seeds for the networks, as it was.
-    """
-    if loss.layer is None:
-        return None
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return load_vgg19(None, random_init_ok=loss.vgg_random_init_for_tests)
 
 
 def make_recipe(loss: LossConfig, mode: str, patch_px: int,
