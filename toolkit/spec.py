@@ -39,6 +39,9 @@ class TensorSpec:
     color_space: str = "srgb"
     dtype: str = "float32"
     description: str = ""
+    #: what feeds this input: "image" (a photo, resized like one) or "mask" (1 channel, 1 = hole,
+    #: 0 = keep; sample and calibration inputs get a seeded toolkit.data.masks.sample_mask)
+    role: str = "image"
 
     def shape(self, height: int | None, width: int | None, layout: str = "nchw") -> tuple:
         """Shape with batch 1; ``None`` marks a dynamic dimension."""
