@@ -67,6 +67,8 @@ class ModelSpec:
     #: input height and width must be a multiple of this (1 = any size)
     size_multiple: int = 1
     calibration_set: str = "photos_pd"
+    #: classical methods ``camkit check --data`` reports beside the model (toolkit/checks/baselines.py)
+    baselines: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
