@@ -7,6 +7,21 @@ import torch
 
 from toolkit import registry
 
+def model_inputs(spec, height: int, width: int, seed: int = 0) -> tuple[torch.Tensor, ...]:
+    """One NCHW tensor per input of ``spec``: random photos, and real {0, 1} holes for masks."""
+    from toolkit.data.masks import sample_mask
+
+    g = torch.Generator().manual_seed(seed)
+    out = []
+    for t in spec.inputs:
+        if t.role == "mask":
+            mask = sample_mask(height, width, seed)
+            out.append(torch.from_numpy(mask).permute(2, 0, 1)[None].contiguous())
+        else:
+            out.append(torch.rand(1, t.channels, height, width, generator=g))
+    return tuple(out)
+
+
 MODEL_VARIANTS = [
     (m, v) for m in registry.model_ids() for v in registry.model_spec(m).variants
 ]
@@ -34,9 +49,8 @@ def test_tiny_forward_any_size(model_id, size):
     net = registry.model_module(model_id).build("tiny").eval()
     m = spec.size_multiple
     h, w = (size[0] // m * m or m, size[1] // m * m or m)
-    x = torch.rand(1, spec.inputs[0].channels, h, w)
     with torch.no_grad():
-        y = net(x)
+        y = net(*model_inputs(spec, h, w))
     assert y.shape == (1, spec.outputs[0].channels, h, w)
     assert torch.isfinite(y).all()
     assert y.std() > 0, "a constant output would make every parity check pass trivially"
@@ -49,10 +63,10 @@ def test_tiny_torch_export_dynamic(model_id):
 
     spec = ExportSpec(registry.model_spec(model_id), "tiny", None, None)
     net = prepare_for_export(registry.model_module(model_id).build("tiny"), spec)
-    x = torch.rand(1, spec.model.inputs[0].channels, 64, 64)
-    program = torch.export.export(net, (x,), dynamic_shapes=dynamic_hw(net, spec))
-    x2 = torch.rand(1, spec.model.inputs[0].channels, 48, 80)
-    torch.testing.assert_close(program.module()(x2), net(x2))
+    x = model_inputs(spec.model, 64, 64)
+    program = torch.export.export(net, x, dynamic_shapes=dynamic_hw(net, spec))
+    x2 = model_inputs(spec.model, 48, 80, seed=1)
+    torch.testing.assert_close(program.module()(*x2), net(*x2))
 
 
 def test_csrnet_paper_has_the_papers_parameter_count():
@@ -73,4 +87,5 @@ def test_module_mac_count_matches_the_static_report_of_the_exported_graph(model_
     [manifest] = export_artifacts(spec, weights, ["onnx"], ["fp32"], tmp_path, progress=False)
     static = profile_static(manifest).static.macs
     net = registry.model_module(model_id).build("tiny")
-    assert conv_linear_macs(net, spec.model.inputs[0].channels, 64, 64) == static
+    channels = tuple(t.channels for t in spec.model.inputs)
+    assert conv_linear_macs(net, channels, 64, 64) == static

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import textwrap
 from pathlib import Path
 
 from toolkit import __version__
@@ -110,19 +111,37 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "check",
         help="parity (and task quality) of exported artifacts; non-zero exit on a broken budget",
-        description="Run each artifact against the torch float model on the calibration photos "
+        description=textwrap.fill("Run each artifact against the torch float model on the calibration photos "
         "(PSNR, SSIM, max-abs error) and compare with the budgets in the model's card.yaml. "
-        "With --data PAIRED_DIR (input/ and target/ of matching names) also report task "
-        "PSNR/SSIM vs ground truth and the drop against the float model. Writes check.json, "
-        "check.junit.xml and check.md. Exit 1 when any budget is broken.",
+        "With --data DIR also report task PSNR/SSIM vs ground truth and the drop against the "
+        "float model. DIR layouts: input/ + target/ of matching names; GoPro-style "
+        "NAME_blurK.png + NAME_sharpK.png side by side (deblurring: photos larger than the "
+        "artifact are centre-cropped, never resized, so the blur keeps its size); images/ + "
+        "masks/ (inpainting, white = hole: metrics inside the hole, the input row is the hole "
+        "filled with mid-grey). The model's classical baselines (deblurring: Richardson-Lucy, "
+        "Wiener; inpainting: OpenCV Telea and Navier-Stokes, biharmonic) run on the same data "
+        "and are reported beside it; they never change the verdict. Writes check.json, "
+        "check.junit.xml and check.md. Exit 1 when any budget is broken.", 88),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  camkit check artifacts/ --data ../shared/data/gopro_pairs\n"
+        "  camkit check artifacts/ --data ../shared/data/gopro_pairs --psf my_kernel.png\n"
+        "  camkit check artifacts/inpaint_edgeconnect --data ../shared/data/inpainting_examples",
     )
     p.add_argument("target", type=Path, help="a manifest.json, an artifact, or a folder of them")
-    p.add_argument("--data", type=Path, help="paired folder for the task check")
+    p.add_argument("--data", type=Path, metavar="DIR",
+                   help="task data: paired, GoPro-style or inpainting folder (see above)")
     p.add_argument("--out", type=Path, help="where the reports go (default: beside the target)")
     p.add_argument("--max-images", type=int, help="use only the first N sample photos, and the first N pairs of --data")
     p.add_argument("--max-drop-db", type=float,
                    help="task-PSNR drop budget for quantized (w8*) artifacts with --data "
                    "(default: the card's, 0.3 dB for w8a8 and 0.05 dB for w8a16)")
+    p.add_argument("--psf", type=Path, metavar="IMAGE",
+                   help="blur kernel for the deblurring baselines: a grey image of the PSF "
+                   "(white = energy; normalised to sum 1). Default: a linear-motion PSF "
+                   "estimated per photo from its cepstrum (recorded in check.json)")
+    p.add_argument("--no-baselines", action="store_true",
+                   help="skip the classical baselines (they are slow at 720p)")
 
     p = sub.add_parser(
         "train",
@@ -367,7 +386,7 @@ def cmd_list(args) -> int:
             if args.macs and (frame[0] % spec.size_multiple or frame[1] % spec.size_multiple):
                 cost = f"  (sides must be multiples of {spec.size_multiple})"
             elif args.macs:
-                macs = conv_linear_macs(mod.build(variant), spec.inputs[0].channels, *frame)
+                macs = conv_linear_macs(mod.build(variant), tuple(t.channels for t in spec.inputs), *frame)
                 cost = f"  {macs / 1e9:>8.2f} GMACs/frame"
             print(f"    {variant:<8} {params:>12,} params{cost}  {h}x{w}  {ckpt}{default}")
     print("formats:")
@@ -403,7 +422,7 @@ def cmd_export(args) -> int:
     weights = resolve_weights(model_id, variant, args.checkpoint, args.random_weights)
     accuracy = None
     if args.max_drop_db is not None:
-        from toolkit.checks.task import load_pairs
+        from toolkit.checks.task import is_masked, load_pairs
         from toolkit.export import AccuracyTarget
 
         if args.data is None:
@@ -412,7 +431,7 @@ def cmd_export(args) -> int:
             raise CamkitError(f"--max-images must be at least 1, got {args.max_images}")
         accuracy = AccuracyTarget(args.max_drop_db, args.data,
                                   load_pairs(args.data, spec.model.inputs[0].channels,
-                                             args.max_images))
+                                             args.max_images, masked=is_masked(spec)))
     manifests = export_artifacts(
         spec, weights, formats, precisions, args.out, calib_source=args.calib, accuracy=accuracy
     )
@@ -437,13 +456,15 @@ def _print_kept_float(manifest_path: Path) -> None:
               f"{len(kept)} layer(s) in float{': ' + ', '.join(kept) if kept else ''}")
 
 
-def _run_checks(target, data, out, max_images, only=None, max_drop_db=None) -> int:
+def _run_checks(target, data, out, max_images, only=None, max_drop_db=None, baselines=True,
+                psf=None) -> int:
     from toolkit.checks.gate import run_checks
     from toolkit.checks.report import markdown
 
     if max_drop_db is not None and data is None:
         raise CamkitError("--max-drop-db budgets the task drop, which needs --data PAIRED_DIR")
-    results, paths = run_checks(target, data, out, max_images, only=only, max_drop_db=max_drop_db)
+    results, paths = run_checks(target, data, out, max_images, only=only, max_drop_db=max_drop_db,
+                                baselines=baselines, psf=psf)
     print(markdown(results), end="")
     print(f"reports: {paths['json']}, {paths['junit']}, {paths['markdown']}")
     return 0 if all(r.passed for r in results) else 1
@@ -451,7 +472,8 @@ def _run_checks(target, data, out, max_images, only=None, max_drop_db=None) -> i
 
 def cmd_check(args) -> int:
     return _run_checks(args.target, args.data, args.out, args.max_images,
-                       max_drop_db=args.max_drop_db)
+                       max_drop_db=args.max_drop_db, baselines=not args.no_baselines,
+                       psf=args.psf)
 
 
 def cmd_train(args) -> int:

@@ -62,7 +62,8 @@ def run_demo(
         art_root, out_dir=out_dir, max_images=CHECK_IMAGES, only=manifests
     )
 
-    images = calibration_set(spec.model.calibration_set)
+    # sharp photos: the demo degrades them itself (_degrade) so "after" has a ground truth
+    images = calibration_set("photos_pd")
     rows, runners, profiles = [], {}, []
     for manifest_path, result in tqdm(list(zip(manifests, results)), desc="latency",
                                       unit="artifact", file=sys.stderr,
@@ -128,23 +129,44 @@ def run_demo(
     return report
 
 
+def _degrade(spec, feeds: dict, index: int) -> tuple[np.ndarray, dict, str]:
+    """(what the viewer sees before, the model's feeds, its label) for photo ``index``: a hole
+    filled with grey for inpainting (the model gets the photo and the mask), a known-domain
+    camera shake for deblurring, a random global edit for the retouchers and enhancers."""
+    from toolkit.data import blur
+
+    image_input = next(t for t in spec.model.inputs if t.role == "image")
+    original = from_layout(feeds[image_input.name], spec.layout)
+    mask_input = next((t for t in spec.model.inputs if t.role == "mask"), None)
+    if mask_input is not None:
+        mask = from_layout(feeds[mask_input.name], spec.layout)
+        return original * (1 - mask) + 0.5 * mask, feeds, "hole (grey)"
+    if spec.model.data_fit == "crop":  # deblurring
+        edited = blur.blur(original, blur.kernel_for(EDIT_SEED + index))
+        label = "camera shake"
+    else:
+        params = degradations.sample_params(np.random.default_rng(EDIT_SEED + index))
+        edited = degradations.apply(original, params)
+        label = "random global edit"
+    return edited, {image_input.name: to_layout(edited, spec.layout)}, label
+
+
 def _before_after(spec, weights, images, runners) -> list:
-    """Per photo: the photo after a random global edit (what the model is trained to undo), the
+    """Per photo: the photo after a degradation (what the model is trained to undo: ``_degrade``), the
     torch float result, one phone artifact's result, their amplified difference, the original."""
     reference = torch_runner(build_model(spec.model.model_id, spec.variant, weights), spec)
     shown = next((k for k in (("litert", "fp16"), ("onnx", "fp16")) if k in runners), None)
     if shown is None and runners:
         shown = next(iter(runners))
-    in_name, out_name = spec.model.inputs[0].name, spec.model.outputs[0].name
+    out_name = spec.model.outputs[0].name
     photos = []
     for index, path in enumerate(images):
-        original = from_layout(feeds_for(read_image(path), spec)[in_name], spec.layout)
-        params = degradations.sample_params(np.random.default_rng(EDIT_SEED + index))
-        edited = degradations.apply(original, params)
-        feeds = {in_name: to_layout(edited, spec.layout)}
+        feeds = feeds_for(read_image(path), spec, name=path.name)
+        original = from_layout(feeds[spec.model.inputs[0].name], spec.layout)
+        edited, feeds, what = _degrade(spec, feeds, index)
         after = np.clip(from_layout(reference(feeds)[out_name], spec.layout), 0, 1)
         panels = [
-            (f"before: random global edit ({psnr_db(edited, original):.1f} dB)", edited),
+            (f"before: {what} ({psnr_db(edited, original):.1f} dB)", edited),
             (f"after: torch float ({psnr_db(after, original):.1f} dB)", after),
         ]
         if shown is not None:

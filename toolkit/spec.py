@@ -69,6 +69,10 @@ class ModelSpec:
     calibration_set: str = "photos_pd"
     #: classical methods ``camkit check --data`` reports beside the model (toolkit/checks/baselines.py)
     baselines: tuple[str, ...] = ()
+    #: how ``camkit check --data`` fits a photo to the artifact's size: "resize" (cover + centre
+    #: crop) or "crop" (centre crop when large enough: for tasks where resizing changes the
+    #: problem, e.g. a blur's size in pixels)
+    data_fit: str = "resize"
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from toolkit import artifacts, registry
 from toolkit.checks.parity import ArtifactCheck, References, check_artifact, spec_from_manifest
 from toolkit.checks.report import write_reports
 from toolkit.export import FLOAT_PRECISIONS
-from toolkit.checks.task import evaluate_task, load_pairs
+from toolkit.checks.task import evaluate_task, is_masked, load_pairs
 
 
 def run_checks(
@@ -21,15 +21,31 @@ def run_checks(
     progress: bool = True,
     only: list[Path] | None = None,
     max_drop_db: float | None = None,
+    baselines: bool = True,
+    psf: Path | None = None,
 ) -> tuple[list[ArtifactCheck], dict[str, Path]]:
     """Check every artifact named by ``target``; write check.json/.junit.xml/.md into out_dir.
 
-    ``max_drop_db`` replaces the card's task-drop budget of quantized artifacts (w8*)."""
+    ``max_drop_db`` replaces the card's task-drop budget of quantized artifacts (w8*);
+    ``baselines`` runs the models' classical baselines on ``data_dir`` (once per data set and
+    size), deblurring ones with the PSF image ``psf`` or an estimate."""
     from tqdm import tqdm
 
     manifests = only if only is not None else artifacts.find_manifests(Path(target))
     references = References()
-    pairs = load_pairs(Path(data_dir), count=max_images) if data_dir is not None else None
+    data = {}  # (channels, masked) -> items: read once, the first time a model needs them
+
+    def pairs_for(spec) -> list:
+        photo = next(t for t in spec.model.inputs if t.role == "image")
+        key = (photo.channels, is_masked(spec))
+        if key not in data:
+            data[key] = load_pairs(Path(data_dir), key[0], max_images, masked=key[1])
+        return data[key]
+
+    if psf is not None:
+        from toolkit.checks.baselines import read_psf
+
+        read_psf(psf)  # a bad PSF file stops the run before any slow work
     results = []
     bar = tqdm(manifests, desc="check", unit="artifact", disable=None if progress else True, file=sys.stderr)
     for path in bar:
@@ -42,7 +58,8 @@ def run_checks(
             if max_drop_db is not None and result.precision not in FLOAT_PRECISIONS:
                 tol = replace(tol, task_drop_db_max=max_drop_db)
                 result.budget["task_drop_db_max"] = max_drop_db
-            evaluate_task(result, runner, reference, spec, pairs, Path(data_dir), tol)
+            evaluate_task(result, runner, reference, spec, pairs_for(spec), Path(data_dir), tol,
+                          baselines=baselines, psf_path=psf)
         results.append(result)
     bar.close()
     target = Path(target)

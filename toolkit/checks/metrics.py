@@ -43,10 +43,11 @@ def _gaussian_1d(size: int = WINDOW, sigma: float = 1.5) -> torch.Tensor:
     return g / g.sum()
 
 
-def ssim(a, b, data_range: float = 1.0) -> float:
+def ssim(a, b, data_range: float = 1.0, reduce: bool = True):
     """Mean SSIM. Computed in float32 through the difference image d = a - b, using
     (2 mu_a mu_b + C1) = (mu_a^2 + mu_b^2 + C1) - mu_d^2 and likewise for the variances, so that
-    near-identical images (parity checks) lose no precision to cancellation."""
+    near-identical images (parity checks) lose no precision to cancellation. ``reduce=False``
+    returns the SSIM map (NCHW over the valid pixels) instead of its mean."""
     from scipy.ndimage import correlate1d
 
     x, y = (_nchw_f32(v) for v in (a, b))
@@ -70,10 +71,34 @@ def ssim(a, b, data_range: float = 1.0) -> float:
     lum_den = mu_x**2 + mu_y**2 + c1
     luminance = (lum_den - mu_d**2) / lum_den
     contrast_structure = (var_sum + c2 - var_d) / (var_sum + c2)
-    return float((luminance * contrast_structure).mean(dtype=np.float64))
+    smap = luminance * contrast_structure
+    return float(smap.mean(dtype=np.float64)) if reduce else smap
 
 
 def psnr_tensor(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     """Per-sample PSNR (dB) of NCHW batches, for training loops; infinite where identical."""
     mse = ((a.detach() - b.detach()) ** 2).flatten(1).mean(1)
     return 10.0 * torch.log10(1.0 / mse)
+
+
+def masked_psnr_db(a, b, mask_hw1: np.ndarray, data_range: float = 1.0) -> float:
+    """PSNR over the pixels where ``mask_hw1`` is 1 (an inpainting hole), all channels."""
+    x, y = (np.asarray(v, np.float64) for v in (a, b))
+    m = np.broadcast_to(np.asarray(mask_hw1, np.float64), x.shape)
+    if m.sum() == 0:
+        raise ValueError("masked PSNR needs a non-empty mask")
+    mse = float((((x - y) ** 2) * m).sum() / m.sum())
+    return math.inf if mse == 0 else 10.0 * math.log10(data_range**2 / mse)
+
+
+def masked_ssim(a, b, mask_hw1: np.ndarray, data_range: float = 1.0) -> float:
+    """Mean of the SSIM map (``ssim``'s, per channel) over the hole pixels of ``mask_hw1``
+    whose 11x11 window fits in the image. SSIM is a windowed statistic, so pixels near the hole's
+    border mix hole and context: that is the usual "SSIM inside the hole" of the inpainting
+    literature, read it as such."""
+    smap = ssim(a, b, data_range, reduce=False)  # (1, C, H - 10, W - 10)
+    edge = WINDOW // 2
+    m = np.asarray(mask_hw1, np.float64)[edge:-edge, edge:-edge, 0]
+    if m.sum() == 0:
+        raise ValueError("masked SSIM needs a hole away from the image border")
+    return float((smap[0] * m[None]).sum() / (m.sum() * smap.shape[1]))

@@ -236,9 +236,9 @@ def check_artifact(
 
 def _samples(spec: ExportSpec, max_images: int | None) -> list[tuple[str, dict]]:
     images = calibration_set(spec.model.calibration_set)[:max_images]
-    channels = spec.model.inputs[0].channels
+    channels = next(t.channels for t in spec.model.inputs if t.role == "image")
     return [
-        (p.name, feeds_for(read_image(p, channels), spec, size))
+        (p.name, feeds_for(read_image(p, channels), spec, size, name=p.name))
         for size in check_sizes(spec)
         for p in images
     ]

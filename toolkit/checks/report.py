@@ -73,6 +73,7 @@ def markdown(results: list[ArtifactCheck]) -> str:
             f"{_fmt(r.worst_max_abs, 6)} | {_fmt(drop, 3)} | "
             f"{'pass' if r.passed else 'FAIL: ' + '; '.join(r.problems)} |"
         )
+    lines += _task_tables(results)
     static = [r for r in results if r.mode == "static"]
     if static:
         lines += [
@@ -81,3 +82,42 @@ def markdown(results: list[ArtifactCheck]) -> str:
             "only the spec, I/O names and shapes, precision and op histogram were verified.",
         ]
     return "\n".join(lines) + "\n"
+
+
+def _task_tables(results: list[ArtifactCheck]) -> list[str]:
+    """One table per model x variant x data set: the input, the classical baselines, the torch
+    float model and each artifact, against ground truth: what the network buys, and what the
+    export costs."""
+    lines: list[str] = []
+    groups: dict[tuple, list[ArtifactCheck]] = {}
+    for r in results:
+        if r.task:
+            groups.setdefault((r.model_id, r.variant, r.task["data"]), []).append(r)
+    for (model_id, variant, data), rs in groups.items():
+        first = rs[0].task
+        lines += [
+            "",
+            f"## Task quality: {model_id} {variant} on {data}",
+            "",
+            f"{first['pairs']} image(s) at {first['size'][0]}x{first['size'][1]}, "
+            f"metrics over the {first.get('region', 'whole image')}.",
+            "",
+            "| method | PSNR (dB) | SSIM |",
+            "|---|---|---|",
+            f"| input{' (hole filled with mid-grey)' if first.get('region') == 'inside the hole' else ''} "
+            f"| {_fmt(first['input_psnr_db'])} | {_fmt(first.get('input_ssim'), 4)} |",
+        ]
+        for name, b in first.get("baselines", {}).items():
+            if name != "psf":
+                lines.append(f"| {name} (classical) | {_fmt(b['psnr_db'])} | {_fmt(b['ssim'], 4)} |")
+        lines.append(f"| {model_id} torch float | {_fmt(first['float_psnr_db'])} | "
+                     f"{_fmt(first['float_ssim'], 4)} |")
+        for r in rs:
+            lines.append(f"| {r.format} {r.precision} | {_fmt(r.task['artifact_psnr_db'])} | "
+                         f"{_fmt(r.task['artifact_ssim'], 4)} |")
+        psf = first.get("baselines", {}).get("psf")
+        if psf:
+            lines += ["", "PSF for the deblurring baselines: " + "; ".join(
+                f"{p['image']}: {p['method']}" + (f", {p['length_px']:.0f} px at {p['angle_deg']:.0f} deg"
+                                                   if "length_px" in p else "") for p in psf)]
+    return lines

@@ -7,6 +7,7 @@ take NHWC: ``to_layout`` does the batch/layout step in one place.
 from __future__ import annotations
 
 import io
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,15 +96,24 @@ def from_layout(batch: np.ndarray, layout: str) -> np.ndarray:
 
 
 def paired_files(root: Path) -> list[tuple[Path, Path]]:
-    """(input, target) pairs of a paired folder: ``root/input/NAME`` and ``root/target/NAME``.
+    """(input, target) pairs of a paired folder, in one of two layouts:
 
-    Names match by stem, so ``input/a.png`` pairs with ``target/a.jpg`` (FiveK-style exports
-    often change the suffix). Every file must have its partner.
+    * ``root/input/NAME`` and ``root/target/NAME``; names match by stem, so ``input/a.png``
+      pairs with ``target/a.jpg`` (FiveK-style exports often change the suffix);
+    * flat, GoPro/DeepDeblur naming: ``root/NAME_blurK.png`` with ``root/NAME_sharpK.png``
+      (the input is the blurry one).
+
+    Every file must have its partner.
     """
     root = Path(root)
     inputs, targets = root / "input", root / "target"
     if not inputs.is_dir() or not targets.is_dir():
-        raise CamkitError(f"{root} is not a paired folder: it needs input/ and target/ subfolders")
+        if root.is_dir() and any(_BLUR_NAME.match(p.stem) for p in list_images(root)):
+            return _blur_sharp_files(root)
+        raise CamkitError(
+            f"{root} is not a paired folder: it needs input/ and target/ subfolders, or "
+            f"NAME_blurK / NAME_sharpK images side by side (GoPro naming)"
+        )
     by_stem_in, by_stem_out = _by_stem(list_images(inputs)), _by_stem(list_images(targets))
     only_in = sorted(set(by_stem_in) - set(by_stem_out))
     only_out = sorted(set(by_stem_out) - set(by_stem_in))
@@ -115,6 +125,50 @@ def paired_files(root: Path) -> list[tuple[Path, Path]]:
     if not by_stem_in:
         raise CamkitError(f"{inputs} holds no images (.png, .jpg, ...)")
     return [(by_stem_in[stem], by_stem_out[stem]) for stem in sorted(by_stem_in)]
+
+
+_BLUR_NAME = re.compile(r"^(?P<name>.+)_blur(?P<k>\d*)$")
+_SHARP_NAME = re.compile(r"^(?P<name>.+)_sharp(?P<k>\d*)$")
+
+
+def _blur_sharp_files(root: Path) -> list[tuple[Path, Path]]:
+    blurry, sharp = {}, {}
+    for path in list_images(root):
+        for pattern, found in ((_BLUR_NAME, blurry), (_SHARP_NAME, sharp)):
+            match = pattern.match(path.stem)
+            if match:
+                key = (match["name"], match["k"])
+                if key in found:
+                    raise CamkitError(f"{root} holds two images for {path.stem}; keep one")
+                found[key] = path
+    missing = sorted(set(blurry) ^ set(sharp))
+    if missing:
+        name, k = missing[0]
+        raise CamkitError(
+            f"{root}: {name}_blur{k} and {name}_sharp{k} must both exist "
+            f"({len(missing)} image(s) without a partner)"
+        )
+    return [(blurry[key], sharp[key]) for key in sorted(blurry)]
+
+
+def masked_files(root: Path) -> list[tuple[Path, Path]]:
+    """(image, mask) pairs of an inpainting folder: ``root/images/NAME`` and
+    ``root/masks/NAME`` (same stems; in a mask, white = hole)."""
+    root = Path(root)
+    images, masks = root / "images", root / "masks"
+    if not images.is_dir() or not masks.is_dir():
+        raise CamkitError(
+            f"{root} is not an inpainting folder: it needs images/ and masks/ subfolders "
+            f"(same names; white = hole)"
+        )
+    by_image, by_mask = _by_stem(list_images(images)), _by_stem(list_images(masks))
+    missing = sorted(set(by_image) ^ set(by_mask))
+    if missing:
+        raise CamkitError(f"{root}: images/ and masks/ must hold the same names; unmatched: "
+                          f"{_few(missing)}")
+    if not by_image:
+        raise CamkitError(f"{images} holds no images (.png, .jpg, ...)")
+    return [(by_image[stem], by_mask[stem]) for stem in sorted(by_image)]
 
 
 def _by_stem(files: list[Path]) -> dict[str, Path]:

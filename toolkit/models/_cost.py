@@ -12,8 +12,11 @@ import torch
 from torch import nn
 
 
-def conv_linear_macs(net: nn.Module, channels: int, height_px: int, width_px: int) -> int:
-    """MACs of one (1, channels, height_px, width_px) frame through ``net`` (a copy on meta)."""
+def conv_linear_macs(
+    net: nn.Module, channels: int | tuple[int, ...], height_px: int, width_px: int
+) -> int:
+    """MACs of one (1, channels, height_px, width_px) frame through ``net`` (a copy on meta);
+    a tuple of channel counts feeds one tensor per input (e.g. image and mask)."""
     import copy
 
     net = copy.deepcopy(net).to("meta").eval()
@@ -34,7 +37,8 @@ def conv_linear_macs(net: nn.Module, channels: int, height_px: int, width_px: in
     hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, kinds)]
     try:
         with torch.no_grad():
-            net(torch.zeros(1, channels, height_px, width_px, device="meta"))
+            per_input = channels if isinstance(channels, tuple) else (channels,)
+            net(*(torch.zeros(1, c, height_px, width_px, device="meta") for c in per_input))
     finally:
         for hook in hooks:
             hook.remove()

@@ -49,19 +49,49 @@ def calibration_set(name: str) -> list[Path]:
     return paths
 
 
-def feeds_for(image_hwc: np.ndarray, spec: ExportSpec, size: tuple[int, int] | None = None) -> dict:
-    """Model inputs for one photo: resized (cover + centre crop) to ``size`` or the sample size."""
+def feeds_for(
+    image_hwc: np.ndarray, spec: ExportSpec, size: tuple[int, int] | None = None,
+    name: str = "", mask_hw1: np.ndarray | None = None,
+) -> dict:
+    """Model inputs for one photo: resized (cover + centre crop) to ``size`` or the sample size.
+
+    An input with ``role="mask"`` (inpainting: 1 = hole) gets ``mask_hw1`` when given (resized
+    nearest, so it stays 0/1), else the seeded ``toolkit.data.masks.sample_mask`` of the photo's
+    ``name``: the same photo always gets the same hole, in the sample I/O, the calibration set
+    and the parity checks.
+    """
     height, width = size or spec.sample_size
-    if len(spec.model.inputs) != 1:
-        raise CamkitError(f"{spec.model.model_id} takes several inputs; give it a paired data set")
-    tensor = spec.model.inputs[0]
-    return {tensor.name: to_layout(resize_cover(image_hwc, height, width), spec.layout)}
+    feeds = {}
+    for tensor in spec.model.inputs:
+        if tensor.role == "mask":
+            feeds[tensor.name] = to_layout(_mask_for(name, height, width, mask_hw1), spec.layout)
+        elif tensor.role == "image":
+            feeds[tensor.name] = to_layout(resize_cover(image_hwc, height, width), spec.layout)
+        else:
+            raise CamkitError(f"{spec.model.model_id}: input {tensor.name} has unknown role "
+                              f"{tensor.role!r} (image or mask)")
+    return feeds
+
+
+def _mask_for(name: str, height: int, width: int, mask_hw1: np.ndarray | None) -> np.ndarray:
+    from toolkit.data.masks import name_seed, sample_mask
+
+    if mask_hw1 is None:
+        return sample_mask(height, width, name_seed(name))
+    if mask_hw1.shape[:2] == (height, width):
+        return (mask_hw1 > 0.5).astype(np.float32)
+    return (resize_cover(mask_hw1, height, width) > 0.5).astype(np.float32)
+
+
+def _photo_channels(spec: ExportSpec) -> int:
+    return next(t.channels for t in spec.model.inputs if t.role == "image")
 
 
 def sample_feeds(spec: ExportSpec, count: int | None = None) -> list[tuple[str, dict]]:
     """(image name, feeds) for the spec's calibration set, at the spec's sample size."""
     paths = calibration_set(spec.model.calibration_set)[:count]
-    return [(p.name, feeds_for(read_image(p, spec.model.inputs[0].channels), spec)) for p in paths]
+    channels = _photo_channels(spec)
+    return [(p.name, feeds_for(read_image(p, channels), spec, name=p.name)) for p in paths]
 
 
 def calibration_feeds(spec: ExportSpec, source: str | Path | None = None) -> list[dict]:
@@ -77,8 +107,8 @@ def calibration_feeds(spec: ExportSpec, source: str | Path | None = None) -> lis
             raise CamkitError(f"calibration folder {source} holds no images (.png, .jpg, ...)")
     else:
         paths = calibration_set(str(source))
-    channels = spec.model.inputs[0].channels
-    return [feeds_for(read_image(p, channels), spec) for p in paths]
+    channels = _photo_channels(spec)
+    return [feeds_for(read_image(p, channels), spec, name=p.name) for p in paths]
 
 
 def _source_entries(folder: Path) -> dict[str, dict]:

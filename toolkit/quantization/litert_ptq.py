@@ -160,6 +160,13 @@ def _keep_float(quantizer, float_layers: Sequence[str]) -> dict[str, int]:
                     follower.meta.pop("quantization_annotation", None)
                     stripped.add(follower)
                 stripped.add(node)
+            elif node.op == "call_function" and _has_fixed_qparams(node):
+                # NNCF's PT2E adapter refuses FixedQParamsQuantizationSpec (litert-torch gives
+                # LOGISTIC/softmax outputs a fixed 1/256 scale): such an op stays float here,
+                # as the ai-edge-quantizer fallback that would keep it int8 cannot keep layers
+                # float (nncf/experimental/torch/fx/quantization/quantizer/torch_ao_adapter.py)
+                node.meta.pop("quantization_annotation", None)
+                stripped.add(node)
         _strip_sharing(model.graph, stripped)
         missing = sorted(set(wanted) - found)
         if missing:
@@ -169,6 +176,14 @@ def _keep_float(quantizer, float_layers: Sequence[str]) -> dict[str, int]:
 
     quantizer.annotate = annotate_keeping_float
     return kept
+
+
+def _has_fixed_qparams(node) -> bool:
+    annotation = node.meta.get("quantization_annotation")
+    if annotation is None:
+        return False
+    specs = [*annotation.input_qspec_map.values(), annotation.output_qspec]
+    return any(type(q).__name__ == "FixedQParamsQuantizationSpec" for q in specs)
 
 
 def _strip_sharing(graph: torch.fx.Graph, stripped: set) -> None:
