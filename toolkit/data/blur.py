@@ -13,15 +13,24 @@ The *known* blur of Blur2Blur is exactly this distribution at one ``KernelParams
 deblurrer (``deblur_nafnet``) is trained on it, and the translator learns to map a camera's
 unknown blur into it.
 
+``SyntheticBlur(folder)`` turns any folder of sharp photos into (blurry, sharp) training pairs of
+this domain, with the interface of ``toolkit.data.datasets.SyntheticPhone`` (random crops and
+flips for training, centre crops for validation, randomness a pure function of
+``(seed, epoch, index)``).
+
 Arrays: kernels are float32 ``(k, k)`` summing to 1; images HWC float32 in [0, 1].
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
+import torch
 
+from toolkit.data.datasets import _EDIT, _choose, _CroppedPairs, _folder, _tensor
 from toolkit.errors import CamkitError
 
 
@@ -146,3 +155,73 @@ def blur_photo(
     if noise_sigma > 0:
         out = np.clip(out + rng.normal(0, noise_sigma, out.shape).astype(np.float32), 0, 1)
     return out, kernel
+
+
+#: read noise of the known domain (sigma in [0, 1] units, ~2.5 of 255): a well-lit phone frame
+DEFAULT_NOISE_SIGMA = 0.01
+
+
+class SyntheticBlur(_CroppedPairs):
+    """Any folder of sharp photos: target = a crop, input = that crop under a fresh known-domain
+    camera-shake kernel (``blur_photo``: ``params``) plus Gaussian read noise ``noise_sigma``.
+
+    The blur is computed on the crop grown by the kernel radius on every side and then cut back,
+    so the pixels at the crop's border are blurred with real neighbours, as in a photo (a crop
+    blurred on its own would show reflect-padding artifacts no camera makes). Photos smaller
+    than the grown window are scaled up (``short_side_px`` scales them first, as in the other
+    synthetic datasets). Deterministic: the window, flip, kernel and noise of sample ``index``
+    are functions of ``(seed, epoch, index)`` (training) or ``(seed, index)`` (validation).
+    """
+
+    def __init__(
+        self,
+        folder: Path,
+        crop_px: int,
+        *,
+        train: bool,
+        seed: int = 0,
+        names: Sequence[str] | None = None,
+        length: int | None = None,
+        short_side_px: int | None = None,
+        params: KernelParams = KNOWN_BLUR,
+        noise_sigma: float = DEFAULT_NOISE_SIGMA,
+    ) -> None:
+        folder = Path(folder)
+        files = _folder(folder, "photos")
+        chosen = _choose([p.name for p in files], [p.name for p in files], names, folder)
+        self.photos = [folder / name for name in chosen]
+        if not 0 <= noise_sigma <= 0.2:
+            raise CamkitError(f"noise_sigma is {noise_sigma}; use 0..0.2 ([0, 1] units, e.g. 0.01)")
+        if params.size < 3 or params.size % 2 == 0:
+            raise CamkitError(f"kernel size must be odd and >= 3, got {params.size}")
+        self.params = params
+        self.noise_sigma = noise_sigma
+        super().__init__(
+            crop_px, train=train, seed=seed, count=len(self.photos), length=length,
+            short_side_px=short_side_px,
+        )
+
+    def kernel(self, index: int) -> np.ndarray:
+        """The blur kernel of sample ``index`` (of the current epoch, for training samples)."""
+        return motion_kernel(self._rng(index, _EDIT), self.params)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        from toolkit.data.io import resize_cover
+
+        r = self.params.size // 2
+        photo = self._image(self.photos[index % len(self.photos)])
+        h, w = photo.shape[:2]
+        need = self.crop_px + 2 * r
+        if min(h, w) < need:
+            scale = need / min(h, w)
+            photo = resize_cover(photo, max(need, round(h * scale)), max(need, round(w * scale)))
+        rows, cols, flip = self._window((photo.shape[0] - 2 * r, photo.shape[1] - 2 * r), index)
+        grown = photo[rows.start:rows.stop + 2 * r, cols.start:cols.stop + 2 * r]
+        rng = self._rng(index, _EDIT)
+        blurry, _ = blur_photo(grown, rng, self.params, 0.0)
+        blurry = blurry[r:-r, r:-r]
+        if self.noise_sigma > 0:
+            noise = rng.normal(0, self.noise_sigma, blurry.shape).astype(np.float32)
+            blurry = np.clip(blurry + noise, 0.0, 1.0)
+        sharp = grown[r:-r, r:-r]
+        return _tensor(blurry, flip), _tensor(sharp, flip)

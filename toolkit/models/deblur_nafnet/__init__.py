@@ -1,0 +1,1 @@
+"""NAFNet known-blur (camera-shake) deblurrer (see model.py)."""
