@@ -1,0 +1,1 @@
+"""Blur2Blur camera-specific deblurring: translator + known-blur deblurrer (see model.py)."""

@@ -1,0 +1,1 @@
+"""Blur2Blur's translator alone: unknown camera blur -> known blur (see model.py)."""
