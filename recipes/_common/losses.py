@@ -230,3 +230,99 @@ def generator_loss(kind: str, real_logits: torch.Tensor, fake_logits: torch.Tens
         return standard_g_loss(fake_logits)
     return ragan_g_loss(real_logits, fake_logits)
 
+
+
+# --------------------------------------------------- hinge GAN and gradient penalty (Blur2Blur)
+
+
+def hinge_d_loss(real_logits: torch.Tensor, fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge discriminator loss (Lim and Ye, "Geometric GAN", 2017; Miyato et al. 2018, eq. 16):
+    ``E[relu(1 - D(real))] + E[relu(1 + D(fake))]``, the sum of the two terms. Blur2Blur's
+    official code (``models/losses/gan_loss.py``, ``gan_mode hinge``) computes the same two terms
+    and halves their sum in ``backward_D``: the recipe applies that 0.5."""
+    return F.relu(1.0 - real_logits).mean() + F.relu(1.0 + fake_logits).mean()
+
+
+def hinge_g_loss(fake_logits: torch.Tensor) -> torch.Tensor:
+    """Hinge generator loss: ``-E[D(fake)]`` (the same references)."""
+    return -fake_logits.mean()
+
+
+def gradient_penalty(
+    discriminator, real: torch.Tensor, fake: torch.Tensor, *, mixing: torch.Tensor | None = None,
+    target_norm: float = 1.0,
+) -> torch.Tensor:
+    """WGAN-GP's penalty (Gulrajani et al., NeurIPS 2017, eq. 3), unweighted:
+    ``E[(||grad_x D(x)||_2 - target_norm)^2]`` at ``x = a * real + (1 - a) * fake``, one
+    ``a ~ U(0, 1)`` per sample (``mixing``, shape (N,), to fix it in tests), the norm taken over
+    each sample's whole gradient and ``D(x)`` summed over its patch logits.
+
+    This is the form Blur2Blur's official code uses (``cal_gradient_penalty``, type ``mixed``,
+    constant 1, at full scale, weighted 1e-4 by ``--lambda_gp``), not R1 (which penalises
+    ``||grad||^2`` on real samples only). The penalty is differentiable in D's weights
+    (``create_graph``), so it trains D; ``real`` and ``fake`` are detached here.
+    """
+    n = real.shape[0]
+    if mixing is None:
+        mixing = torch.rand(n, device=real.device, dtype=real.dtype)
+    a = mixing.reshape(n, 1, 1, 1)
+    x = (a * real.detach() + (1 - a) * fake.detach()).requires_grad_(True)
+    (grad,) = torch.autograd.grad(discriminator(x).sum(), x, create_graph=True)
+    return ((grad.reshape(n, -1).norm(2, dim=1) - target_norm) ** 2).mean()
+
+
+# ----------------------------------------------------------- feature matching and style (Gram)
+
+
+def feature_matching(fake_features, real_features) -> torch.Tensor:
+    """Sum over discriminator layers of the L1 distance between the features of the fake and the
+    (detached) real input: EdgeConnect's L_FM for G1 (Nazeri et al. 2019, eq. 3; official
+    ``src/models.py``: ``l1_loss(gen_fake_feat[i], dis_real_feat[i].detach())`` over all five
+    PatchGAN layers, then weighted by FM_LOSS_WEIGHT = 10). Gradients reach the generator
+    through ``fake_features``."""
+    total = fake_features[0].new_zeros(())
+    for fake, real in zip(fake_features, real_features, strict=True):
+        total = total + (fake - real.detach()).abs().mean()
+    return total
+
+
+#: VGG-19 layers of EdgeConnect's style loss (official ``src/loss.py`` StyleLoss)
+STYLE_LAYERS = ("relu2_2", "relu3_4", "relu4_4", "relu5_2")
+#: ... and of its perceptual loss (PerceptualLoss, each weight 1, L1)
+EDGECONNECT_PERCEPTUAL_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+
+
+def gram_matrix(features: torch.Tensor) -> torch.Tensor:
+    """(N, C, H, W) -> (N, C, C) Gram matrices normalised by C*H*W (Gatys et al., CVPR 2016;
+    EdgeConnect's ``compute_gram``)."""
+    n, c, h, w = features.shape
+    f = features.reshape(n, c, h * w)
+    return f @ f.transpose(1, 2) / (c * h * w)
+
+
+def style_loss(vgg, prediction: torch.Tensor, target: torch.Tensor,
+               layers: tuple[str, ...] = STYLE_LAYERS) -> torch.Tensor:
+    """Sum over ``layers`` of the L1 distance of Gram matrices of VGG-19 features (Johnson et
+    al., ECCV 2016; EdgeConnect eq. 7, weight 250, applied to ``output * mask`` vs
+    ``image * mask``). The target's features are computed without a graph."""
+    with torch.no_grad():
+        target_features = vgg(target, layers)
+    pred_features = vgg(prediction, layers)
+    total = prediction.new_zeros(())
+    for name in layers:
+        total = total + (gram_matrix(pred_features[name])
+                         - gram_matrix(target_features[name])).abs().mean()
+    return total
+
+
+def multi_layer_perceptual(vgg, prediction: torch.Tensor, target: torch.Tensor,
+                           layers: tuple[str, ...] = EDGECONNECT_PERCEPTUAL_LAYERS) -> torch.Tensor:
+    """Sum over ``layers`` of the L1 distance of VGG-19 features: EdgeConnect's L_perc (eq. 6,
+    relu1_1..relu5_1, each weight 1, then weighted by CONTENT_LOSS_WEIGHT = 0.1)."""
+    with torch.no_grad():
+        target_features = vgg(target, layers)
+    pred_features = vgg(prediction, layers)
+    total = prediction.new_zeros(())
+    for name in layers:
+        total = total + (pred_features[name] - target_features[name]).abs().mean()
+    return total

@@ -1,0 +1,1 @@
+"""EdgeConnect edge-guided inpainting (see model.py)."""
