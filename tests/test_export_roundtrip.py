@@ -33,6 +33,14 @@ def _export(tmp_path, model_id, fmt, precision, layout="nchw", dynamic=False):
 
 @pytest.mark.parametrize("model_id,fmt,precision", CASES)
 def test_roundtrip_within_budget(tmp_path, model_id, fmt, precision):
+    why = registry.card(model_id).refusal(fmt, precision)
+    if why:  # the card says why this pair is not exported: the export must refuse, in one line
+        from toolkit.errors import CamkitError
+
+        with pytest.raises(CamkitError, match="not_exported") as refused:
+            _export(tmp_path, model_id, fmt, precision)
+        assert "\n" not in str(refused.value) and why in str(refused.value)
+        return
     manifest = _export(tmp_path, model_id, fmt, precision)
     result, _, _ = check_artifact(manifest, max_images=2)
     assert result.passed, result.problems

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
 from types import ModuleType
@@ -118,6 +118,12 @@ class Card:
     summary: str
     license: str
     tolerances: dict[str, dict[str, Tolerance]]
+    #: format -> precision -> why this model does not export to it (card.yaml ``not_exported``)
+    not_exported: dict[str, dict[str, str]] = field(default_factory=dict)
+
+    def refusal(self, fmt: str, precision: str) -> str | None:
+        """Why ``fmt`` x ``precision`` is not exported for this model, or None."""
+        return self.not_exported.get(fmt, {}).get(precision)
 
     def tolerance(self, fmt: str, precision: str) -> Tolerance:
         try:
@@ -130,6 +136,7 @@ class Card:
 
 
 _CARD_KEYS = {"model_id", "summary", "license", "tolerances"}
+_OPTIONAL_CARD_KEYS = {"not_exported"}
 _TOL_KEYS = {"psnr_db_min", "ssim_min", "task_drop_db_max"}
 
 
@@ -148,7 +155,7 @@ def card(model_id: str) -> Card:
     if model_id not in model_ids():
         raise unknown("model", model_id, model_ids())
     raw = yaml.safe_load(path.read_text())
-    _strict_keys(str(path), raw, _CARD_KEYS, _CARD_KEYS)
+    _strict_keys(str(path), raw, _CARD_KEYS | _OPTIONAL_CARD_KEYS, _CARD_KEYS)
     tolerances: dict[str, dict[str, Tolerance]] = {}
     for fmt, per_precision in raw["tolerances"].items():
         if fmt not in format_names():
@@ -159,4 +166,13 @@ def card(model_id: str) -> Card:
                 raise unknown(f"precision in {path}", precision, PRECISIONS)
             _strict_keys(f"{path} tolerances.{fmt}.{precision}", tol, _TOL_KEYS, _TOL_KEYS)
             tolerances[fmt][precision] = Tolerance(**{k: float(v) for k, v in tol.items()})
-    return Card(raw["model_id"], raw["summary"], raw["license"], tolerances)
+    refused: dict[str, dict[str, str]] = {}
+    for fmt, per_precision in (raw.get("not_exported") or {}).items():  # optional key
+        if fmt not in format_names():
+            raise unknown(f"format in {path} not_exported", fmt, format_names())
+        for precision, why in per_precision.items():
+            if precision not in PRECISIONS or not isinstance(why, str) or not why.strip():
+                raise CamkitError(f"{path} not_exported.{fmt}.{precision} must be a precision id "
+                                  f"with a one-line reason")
+            refused.setdefault(fmt, {})[precision] = " ".join(why.split())
+    return Card(raw["model_id"], raw["summary"], raw["license"], tolerances, refused)

@@ -205,7 +205,9 @@ def check_artifact(
             result.static = fmt.inspect(path)
             scheme = manifest["precision_scheme"]
             kept = scheme["kept_float_layers"] if "kept_float_layers" in scheme else ()
-            result.problems += fmt.verify(path, spec, manifest["precision"], kept)
+            extra = ({"kept_weighted_ops": scheme["kept_float_weighted_ops"]}
+                     if "kept_float_weighted_ops" in scheme else {})
+            result.problems += fmt.verify(path, spec, manifest["precision"], kept, **extra)
         weights = weights_from_manifest(manifest)
         if (not hasattr(fmt, "simulated_runner") or weights is None
                 or manifest["precision"] in FLOAT_PRECISIONS):

@@ -185,6 +185,7 @@ def _write_scheme(out_dir: Path, quantized) -> None:
         "bias_correction": False,
         "float_layers": quantized.float_layers,
         "kept_float_layers": quantized.kept_float,
+        "kept_float_weighted_ops": quantized.kept_weighted,
         "compute_precision": "float16",
         "deployment_target": QUANTIZED_DEPLOYMENT_TARGET,
         "activation_qparams": quantized.qparams,
@@ -488,7 +489,7 @@ def _range_problems(description, spec: ExportSpec) -> list[str]:
 
 
 def verify(path: Path, spec: ExportSpec, precision: str,
-           kept_float_layers: Sequence[str] = ()) -> list[str]:
+           kept_float_layers: Sequence[str] = (), kept_weighted_ops: int = 0) -> list[str]:
     """What the saved package gets wrong against ``spec`` and ``precision`` ([] = nothing).
 
     Static verification, runnable anywhere: model type, I/O names, shapes (None = dynamic) and
@@ -496,7 +497,8 @@ def verify(path: Path, spec: ExportSpec, precision: str,
     w8a8: int8/uint8 ``quantize`` and ``dequantize`` ops, every conv/linear with int8 weights
     and dequantized int8 inputs, and the iOS 17 deployment target (spec version 8); a float
     package fails it, and a quantized package fails fp32/fp16. ``kept_float_layers`` (the
-    manifest's, from accuracy-aware quantization) may leave that many conv/linear ops in float.
+    manifest's, from accuracy-aware quantization) may leave that many conv/linear ops in float,
+    or ``kept_weighted_ops`` when more (a ``<module>/*`` id covers all the module's convs).
     """
     if precision not in precisions:
         raise unknown("Core ML precision", precision, precisions)
@@ -521,7 +523,8 @@ def verify(path: Path, spec: ExportSpec, precision: str,
         problems += _range_problems(description, spec)
     if not found["ops"]:
         problems.append("the ML program has no operations")
-    problems += _precision_problems(proto, precision, len(kept_float_layers))
+    problems += _precision_problems(proto, precision,
+                                    max(len(kept_float_layers), kept_weighted_ops))
     if precision in QUANTIZED_PRECISIONS:
         ct = _coremltools()
         target = getattr(ct.target, deployment_target(precision))

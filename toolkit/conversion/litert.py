@@ -176,7 +176,8 @@ def export(
                 if spec.dynamic:
                     _mark_dynamic_outputs(path, spec)
             else:
-                route = _quantize(named, sample, spec, precision, calib, path, float_layers)
+                route, kept_weighted = _quantize(named, sample, spec, precision, calib, path,
+                                                 float_layers)
                 litert_io.set_io_dtype(path, spec.io_dtype)
         except CamkitError as e:  # already one line with its fix
             failure = e
@@ -189,7 +190,8 @@ def export(
             traceback.print_exception(failure)
         raise _conversion_error(failure, log.text, spec) from None
     if bits is not None:
-        _write_scheme(path, Path(out_dir) / SCHEME_FILE, route, bits, len(calib), float_layers,
+        _write_scheme(path, Path(out_dir) / SCHEME_FILE, route, bits, len(calib), kept_weighted,
+                      float_layers,
                       spec.io_dtype)
     return path
 
@@ -233,8 +235,10 @@ def _calibration_feeds(calib: Calibration, spec: ExportSpec, precision: str) -> 
     return feeds
 
 
-def _quantize(named, sample, spec, precision, calib, path, float_layers=()) -> str:
-    """Write the integer model to ``path``; returns the toolchain label for the scheme.
+def _quantize(named, sample, spec, precision, calib, path, float_layers=()) -> tuple[str, int]:
+    """Write the integer model to ``path``; returns the toolchain label for the scheme and how
+    many conv / fully-connected ops the kept-float layers cover (a ``<module>/*`` id may cover
+    several).
 
     Layers kept float (accuracy-aware quantization) need the PT2E path: ai-edge-quantizer's
     recipes select ops by tensor-name regex, and litert-torch names functional ops after their
@@ -247,7 +251,7 @@ def _quantize(named, sample, spec, precision, calib, path, float_layers=()) -> s
             problems = litert_ptq.integer_problems(litert_ptq.describe(path), bits, kept_weighted)
             if problems:
                 raise RuntimeError("; ".join(problems))
-            return litert_ptq.PT2E_PATH
+            return litert_ptq.PT2E_PATH, kept_weighted
         except CamkitError:
             raise
         except Exception as e:  # nncf, torch.export strict, the converter: each its own types
@@ -263,14 +267,14 @@ def _quantize(named, sample, spec, precision, calib, path, float_layers=()) -> s
     source = litert_ptq.xnnpack_safe_graph(named, sample) if bits == 8 else named
     float_model = _convert(source, sample, spec, "fp32").model_content()
     litert_ptq.aeq_static(float_model, SIGNATURE, calib, bits, path)
-    return litert_ptq.aeq_path(bits, fallback)
+    return litert_ptq.aeq_path(bits, fallback), 0
 
 
 def _write_scheme(path: Path, scheme_file: Path, route: str, bits: int, count: int,
-                  float_layers: Sequence[str] = (), io_dtype: str = "float32") -> None:
+                  kept_weighted: int, float_layers: Sequence[str] = (),
+                  io_dtype: str = "float32") -> None:
     """The precision scheme, read back from the file; fails if it is not the promised model."""
     facts = litert_ptq.describe(path)
-    kept_weighted = len(float_layers)  # at most one conv/fully-connected op per kept layer
     litert_ptq.check_integer(facts, bits, f"the LiteRT export ({route})", kept_weighted, io_dtype)
     acts = facts["activations"]
     scheme = {

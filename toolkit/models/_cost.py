@@ -3,7 +3,7 @@
 ``camkit list --macs`` prints them per variant at one size; the static op report
 (``camkit profile run --static``) counts the same thing from an exported graph, so the two check
 each other. Counted: Conv2d, ConvTranspose2d and Linear (weights x output positions); norms,
-activations, resizes and elementwise ops are not MACs.
+activations, resizes and elementwise ops are not MACs; functional convs count too.
 """
 
 from __future__ import annotations
@@ -16,30 +16,18 @@ def conv_linear_macs(
     net: nn.Module, channels: int | tuple[int, ...], height_px: int, width_px: int
 ) -> int:
     """MACs of one (1, channels, height_px, width_px) frame through ``net`` (a copy on meta);
-    a tuple of channel counts feeds one tensor per input (e.g. image and mask)."""
+    a tuple of channel counts feeds one tensor per input (e.g. image and mask).
+
+    Counted by ``torch.utils.flop_counter.FlopCounterMode`` (convolutions, transposed ones and
+    matrix products, 2 FLOPs per MAC), so functional convs with fixed kernels (an in-graph edge
+    operator) count as the exported graph's Conv nodes do; equal to the per-module count of
+    Conv2d/ConvTranspose2d/Linear for every model without such convs."""
     import copy
 
+    from torch.utils.flop_counter import FlopCounterMode
+
     net = copy.deepcopy(net).to("meta").eval()
-    total = 0
-
-    def count(module: nn.Module, inputs, output: torch.Tensor) -> None:
-        nonlocal total
-        if isinstance(module, nn.Linear):
-            total += output.numel() * module.in_features
-        elif isinstance(module, nn.ConvTranspose2d):
-            kh, kw = module.kernel_size
-            total += inputs[0].numel() * (module.out_channels // module.groups) * kh * kw
-        else:
-            kh, kw = module.kernel_size
-            total += output.numel() * (module.in_channels // module.groups) * kh * kw
-
-    kinds = (nn.Conv2d, nn.ConvTranspose2d, nn.Linear)
-    hooks = [m.register_forward_hook(count) for m in net.modules() if isinstance(m, kinds)]
-    try:
-        with torch.no_grad():
-            per_input = channels if isinstance(channels, tuple) else (channels,)
-            net(*(torch.zeros(1, c, height_px, width_px, device="meta") for c in per_input))
-    finally:
-        for hook in hooks:
-            hook.remove()
-    return total
+    per_input = channels if isinstance(channels, tuple) else (channels,)
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        net(*(torch.zeros(1, c, height_px, width_px, device="meta") for c in per_input))
+    return counter.get_total_flops() // 2

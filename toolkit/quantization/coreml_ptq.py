@@ -127,6 +127,9 @@ def make_quantizer(float_layers: Sequence[str] = ()):
     weighted = {aten.conv1d.default, aten.conv2d.default, aten.conv2d.padding,
                 aten.linear.default}
     binary = {aten.add.Tensor, aten.mul.Tensor, aten.sub.Tensor}
+    # no pattern quantizes these: a model keeps them float by name (W8A8_KEEP_FLOAT) or fails
+    # the w8a8 verification
+    transposed = {aten.conv_transpose2d.input}
     activation = {aten.relu.default}
 
     class CoreMLW8A8Quantizer(q.Quantizer):
@@ -142,6 +145,8 @@ def make_quantizer(float_layers: Sequence[str] = ()):
             self.float_layers: list[str] = []
             #: layer ids of the ops a pattern covers, in graph order (accuracy-aware candidates)
             self.layers: list[str] = []
+            #: conv / linear / transposed-conv ops left float because a float layer selects them
+            self.kept_weighted = 0
 
         def annotate(self, model: torch.fx.GraphModule) -> torch.fx.GraphModule:
             outputs = _graph_outputs(model.graph)
@@ -151,6 +156,7 @@ def make_quantizer(float_layers: Sequence[str] = ()):
                     continue
                 if select(fx_layer_id(node)) is not None:
                     used.add(select(fx_layer_id(node)))  # ops no pattern covers count too
+                    self.kept_weighted += node.target in weighted or node.target in transposed
                 if node.target in weighted or node.target in binary:
                     layer = fx_layer_id(node)
                     if layer not in layers:
@@ -206,6 +212,8 @@ class Quantized:
     #: ``<module path>/*`` stays one entry)
     layers: list[str] = field(default_factory=list)
     kept_float: list[str] = field(default_factory=list)
+    #: conv/linear/transposed-conv ops those ids cover (a ``<module>/*`` id may cover several)
+    kept_weighted: int = 0
 
 
 def _as_feeds(calib) -> list[dict[str, np.ndarray]]:
@@ -246,7 +254,7 @@ def quantize(
             fold_quantize=True,  # int8 weight constants -> constexpr_affine_dequantize in MIL
         )
     return Quantized(quantized, len(feeds), quantizer.float_layers, activation_qparams(quantized),
-                     quantizer.layers, list(dict.fromkeys(float_layers)))
+                     quantizer.layers, list(dict.fromkeys(float_layers)), quantizer.kept_weighted)
 
 
 def activation_qparams(graph: torch.fx.GraphModule) -> list[list]:
