@@ -80,7 +80,7 @@ def cost_table() -> list[str]:
 
 def check_tables(report: dict, model: str) -> list[str]:
     rows = sorted(report["artifacts"], key=lambda r: (r["format"], r["precision"]))
-    task = rows[0]["task"]
+    task = next(r["task"] for r in rows if r["task"])  # static rows (Core ML float) have none
     region = task.get("region", "whole image")
     lines = [f"## {model} mobile (shipped checkpoint) on {Path(task['data']).name}", "",
              f"{task['pairs']} image(s) at {task['size'][0]}x{task['size'][1]}, metrics over "

@@ -14,8 +14,29 @@ from toolkit import registry
 from toolkit.checks.parity import check_artifact
 from toolkit.export import export_artifacts, make_spec, resolve_weights
 
+#: known failures, each with its measurement; strict: the test fails once the case passes, so the
+#: entry must then be removed
+KNOWN_FAILURES = {
+    ("deblur_nafnet", "onnx", "w8a8"): "random-weight tiny NAFNet: ONNX w8a8 parity 21.8 dB "
+    "(budget 30); the trained mobile checkpoint passes inside deblur_blur2blur (45.1 dB at "
+    "720x1280); cause not yet found (issue 6 note)",
+}
+
+#: models whose round trips at some precisions run only in `make test-all` (CI time): the
+#: translator is also exported inside deblur_blur2blur, and w8a16 is not a restorer target
+SLOW_CASES = {("deblur_blur2blur_translator", p) for p in ("fp32", "fp16", "w8a8", "w8a16")} | {
+    (m, "w8a16") for m in ("deblur_nafnet", "deblur_blur2blur", "inpaint_edgeconnect")}
+
+
+def _marks(m: str, f: str, p: str) -> list:
+    marks = [pytest.mark.slow] if (m, p) in SLOW_CASES else []
+    if (m, f, p) in KNOWN_FAILURES:
+        marks.append(pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[m, f, p]))
+    return marks
+
+
 CASES = [
-    pytest.param(m, f, p, id=f"{m}-{f}-{p}")
+    pytest.param(m, f, p, id=f"{m}-{f}-{p}", marks=_marks(m, f, p))
     for m in registry.model_ids()
     for f in registry.format_names()
     for p in registry.format_module(f).precisions
