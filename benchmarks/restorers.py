@@ -83,8 +83,11 @@ def check_tables(report: dict, model: str) -> list[str]:
     task = next(r["task"] for r in rows if r["task"])  # static rows (Core ML float) have none
     region = task.get("region", "whole image")
     lines = [f"## {model} mobile (shipped checkpoint) on {Path(task['data']).name}", "",
-             f"{task['pairs']} image(s) at {task['size'][0]}x{task['size'][1]}, metrics over "
-             f"the {region}.", "", "| method | PSNR (dB) | SSIM |", "|---|---|---|",
+             f"{task['pairs']} image(s) at {task['size'][0]}x{task['size'][1]}, metrics: "
+             f"{region}." + (f" **Warning: {task['warning']}.** The hole numbers measure "
+                                  "closeness to that paint, not inpainting quality: read the "
+                                  "grid below." if task.get("warning") else ""),
+             "", "| method | PSNR (dB) | SSIM |", "|---|---|---|",
              f"| input{' (hole filled with grey)' if region == 'inside the hole' else ' (blurry)'}"
              f" | {_f(task['input_psnr_db'])} | {_f(task['input_ssim'], 4)} |"]
     for name, b in task.get("baselines", {}).items():

@@ -100,7 +100,8 @@ def _task_tables(results: list[ArtifactCheck]) -> list[str]:
             f"## Task quality: {model_id} {variant} on {data}",
             "",
             f"{first['pairs']} image(s) at {first['size'][0]}x{first['size'][1]}, "
-            f"metrics over the {first.get('region', 'whole image')}.",
+            f"metrics over the {first.get('region', 'whole image')}."
+            + (f" **Warning: {first['warning']}.**" if first.get("warning") else ""),
             "",
             "| method | PSNR (dB) | SSIM |",
             "|---|---|---|",
