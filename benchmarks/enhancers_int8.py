@@ -16,24 +16,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
+from _camkit import camkit  # noqa: E402  (benchmarks/ is on sys.path when run)
+
 REPO = Path(__file__).resolve().parents[1]
 DPED = REPO.parent / "shared" / "data" / "dped_patches"
 MODELS = ("enhance_wespe", "enhance_dense_unet")
-
-
-def camkit(*args: str, ok=(0,)) -> list[str]:
-    print("$ camkit", " ".join(args), file=sys.stderr, flush=True)
-    done = subprocess.run([sys.executable, "-m", "toolkit.cli", *args], cwd=REPO,
-                          stdout=subprocess.DEVNULL)
-    if done.returncode not in ok:
-        raise SystemExit(f"camkit {' '.join(args)} exited {done.returncode}")
-    return ["camkit", *args]
 
 
 def main() -> None:

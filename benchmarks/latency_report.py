@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _camkit import camkit as _camkit  # noqa: E402  (benchmarks/ is on sys.path when run)
 
 REPO = Path(__file__).resolve().parents[1]
 DPED = REPO.parent / "shared" / "data" / "dped_patches"
@@ -33,12 +34,7 @@ KEEP = REPO / "benchmarks" / "latency_report"  # check.json + profiles/ of the l
 
 
 def camkit(*args: str, ok=(0,)) -> list[str]:
-    argv = ["camkit", *args]
-    print("$", " ".join(argv), file=sys.stderr, flush=True)
-    done = subprocess.run([sys.executable, "-m", "toolkit.cli", *args], cwd=REPO)
-    if done.returncode not in ok:
-        raise SystemExit(f"{' '.join(argv)} exited {done.returncode}")
-    return argv
+    return _camkit(*args, ok=ok, show_output=True)  # the report wants camkit's own output
 
 
 def main() -> None:

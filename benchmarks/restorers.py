@@ -19,11 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _camkit import camkit  # noqa: E402  (benchmarks/ is on sys.path when run)
 
 import numpy as np
 
@@ -43,15 +44,6 @@ COST = (  # model, frame size for GMACs
     ("deblur_blur2blur", (720, 1280)),
     ("inpaint_edgeconnect", (512, 512)),
 )
-
-
-def camkit(*args: str, ok=(0,)) -> list[str]:
-    print("$ camkit", " ".join(args), file=sys.stderr, flush=True)
-    done = subprocess.run([sys.executable, "-m", "toolkit.cli", *args], cwd=REPO,
-                          stdout=subprocess.DEVNULL)
-    if done.returncode not in ok:
-        raise SystemExit(f"camkit {' '.join(args)} exited {done.returncode}")
-    return ["camkit", *args]
 
 
 def _f(value, digits: int = 2) -> str:
