@@ -424,13 +424,14 @@ def cmd_export(args) -> int:
     if args.max_drop_db is not None:
         from toolkit.checks.task import is_masked, load_pairs
         from toolkit.export import AccuracyTarget
+        from toolkit.quantization.calibration import photo_channels
 
         if args.data is None:
             raise CamkitError("--max-drop-db budgets the task drop, which needs --data PAIRED_DIR")
         if args.max_images is not None and args.max_images < 1:
             raise CamkitError(f"--max-images must be at least 1, got {args.max_images}")
         accuracy = AccuracyTarget(args.max_drop_db, args.data,
-                                  load_pairs(args.data, spec.model.inputs[0].channels,
+                                  load_pairs(args.data, photo_channels(spec),
                                              args.max_images, masked=is_masked(spec)))
     manifests = export_artifacts(
         spec, weights, formats, precisions, args.out, calib_source=args.calib, accuracy=accuracy

@@ -11,6 +11,7 @@ from toolkit.checks.parity import ArtifactCheck, References, check_artifact, spe
 from toolkit.checks.report import write_reports
 from toolkit.export import FLOAT_PRECISIONS
 from toolkit.checks.task import evaluate_task, is_masked, load_pairs
+from toolkit.quantization.calibration import photo_channels
 
 
 def run_checks(
@@ -36,8 +37,7 @@ def run_checks(
     data = {}  # (channels, masked) -> items: read once, the first time a model needs them
 
     def pairs_for(spec) -> list:
-        photo = next(t for t in spec.model.inputs if t.role == "image")
-        key = (photo.channels, is_masked(spec))
+        key = (photo_channels(spec), is_masked(spec))
         if key not in data:
             data[key] = load_pairs(Path(data_dir), key[0], max_images, masked=key[1])
         return data[key]

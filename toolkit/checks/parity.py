@@ -24,7 +24,8 @@ from toolkit.checks.metrics import max_abs, psnr_db, ssim
 from toolkit.conversion._common import torch_runner
 from toolkit.errors import CamkitError
 from toolkit.export import FLOAT_PRECISIONS, Weights, build_model
-from toolkit.quantization.calibration import calibration_feeds, calibration_set, feeds_for
+from toolkit.quantization.calibration import (calibration_feeds, calibration_set, feeds_for,
+                                               photo_channels)
 from toolkit.data.io import read_image
 from toolkit.spec import ExportSpec, Tolerance
 
@@ -238,7 +239,7 @@ def check_artifact(
 
 def _samples(spec: ExportSpec, max_images: int | None) -> list[tuple[str, dict]]:
     images = calibration_set(spec.model.calibration_set)[:max_images]
-    channels = next(t.channels for t in spec.model.inputs if t.role == "image")
+    channels = photo_channels(spec)
     return [
         (p.name, feeds_for(read_image(p, channels), spec, size, name=p.name))
         for size in check_sizes(spec)

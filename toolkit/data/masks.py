@@ -64,8 +64,8 @@ def stroke_mask(height: int, width: int, rng: np.random.Generator) -> np.ndarray
 
 
 def random_mask(height: int, width: int, rng: np.random.Generator, strokes: float = 0.5) -> np.ndarray:
-    """A stroke mask with probability ``strokes``, else boxes; redrawn until the hole covers
-    MIN_HOLE..MAX_HOLE of the image (trimmed by dropping boxes' rows if always too large)."""
+    """A stroke mask with probability ``strokes``, else boxes; redrawn (up to 20 times) until
+    the hole covers MIN_HOLE..MAX_HOLE of the image, else the last draw is returned."""
     for _ in range(20):
         mask = (stroke_mask if rng.random() < strokes else rectangle_mask)(height, width, rng)
         if MIN_HOLE <= mask.mean() <= MAX_HOLE:

@@ -83,14 +83,15 @@ def _mask_for(name: str, height: int, width: int, mask_hw1: np.ndarray | None) -
     return (resize_cover(mask_hw1, height, width) > 0.5).astype(np.float32)
 
 
-def _photo_channels(spec: ExportSpec) -> int:
+def photo_channels(spec: ExportSpec) -> int:
+    """Channels of the model's photo input (the one with ``role="image"``)."""
     return next(t.channels for t in spec.model.inputs if t.role == "image")
 
 
 def sample_feeds(spec: ExportSpec, count: int | None = None) -> list[tuple[str, dict]]:
     """(image name, feeds) for the spec's calibration set, at the spec's sample size."""
     paths = calibration_set(spec.model.calibration_set)[:count]
-    channels = _photo_channels(spec)
+    channels = photo_channels(spec)
     return [(p.name, feeds_for(read_image(p, channels), spec, name=p.name)) for p in paths]
 
 
@@ -107,7 +108,7 @@ def calibration_feeds(spec: ExportSpec, source: str | Path | None = None) -> lis
             raise CamkitError(f"calibration folder {source} holds no images (.png, .jpg, ...)")
     else:
         paths = calibration_set(str(source))
-    channels = _photo_channels(spec)
+    channels = photo_channels(spec)
     return [feeds_for(read_image(p, channels), spec, name=p.name) for p in paths]
 
 
