@@ -179,3 +179,69 @@ def test_large_mean_is_split_and_right_under_xnnpack(tmp_path):
     assert litert.inspect(_artifact(manifest))["op_dtypes"]["MEAN"] == {"int8": 2}
     result, _, _ = check_artifact(manifest, max_images=2)  # LiteRTRunner: XNNPACK on
     assert result.passed, result.problems
+
+
+@pytest.mark.parametrize("k,s,p", [(4, 2, 1), (2, 2, 0), (6, 2, 2), (8, 4, 2), (3, 1, 1)])
+def test_subpixel_rewrite_equals_the_transposed_conv(k, s, p):
+    import torch
+
+    torch.manual_seed(0)
+    t = torch.nn.ConvTranspose2d(5, 7, k, stride=s, padding=p)
+    q = litert_ptq.SubPixelConvTranspose.half_width(t)
+    assert q is not None
+    x = torch.randn(2, 5, 9, 13)
+    with torch.no_grad():
+        want, got = t(x), litert_ptq.SubPixelConvTranspose(t, q)(x)
+    assert got.shape == want.shape and torch.allclose(got, want, atol=1e-5)
+
+
+def test_subpixel_rewrite_leaves_what_it_cannot_rewrite():
+    import torch
+
+    odd = torch.nn.ConvTranspose2d(4, 4, 3, stride=2, padding=1)  # 2H - 1 outputs
+    grouped = torch.nn.ConvTranspose2d(4, 4, 4, stride=2, padding=1, groups=2)
+    net = torch.nn.Sequential(odd, grouped)
+    same, rewritten = litert_ptq.subpixel_transposed_convs(net)
+    assert same is net and rewritten == []
+
+
+def test_transposed_conv_exports_as_int8_subpixel_conv(tmp_path):
+    """litert-torch lowers a transposed conv with REVERSE_V2 / TRANSPOSE on its weight, so
+    quantized it computes in float; the integer export rewrites it (exactly) as a CONV_2D and a
+    pixel shuffle (RESHAPE / TRANSPOSE), all int8, and the scheme names it. The caller's module
+    is not changed."""
+    import torch
+
+    from toolkit.spec import ExportSpec, ModelSpec, TensorSpec
+
+    class Up(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = torch.nn.Conv2d(3, 8, 4, stride=2, padding=1)
+            self.up = torch.nn.ConvTranspose2d(8, 4, 4, stride=2, padding=1)
+            self.head = torch.nn.Conv2d(4, 3, 1)
+
+        def forward(self, image):
+            return image + self.head(torch.relu(self.up(torch.relu(self.down(image)))))
+
+    torch.manual_seed(0)
+    module = Up().eval()
+    model = ModelSpec(model_id="up_test", task="test", title="test", paper="none",
+                      inputs=(TensorSpec("image", 3),), outputs=(TensorSpec("out", 3),),
+                      variants=("tiny",), default_variant="tiny", default_size={"tiny": (32, 32)})
+    spec = ExportSpec(model, "tiny", 32, 32)
+    rng = np.random.default_rng(0)
+    calib = [{"image": rng.random((1, 3, 32, 32), dtype=np.float32)} for _ in range(4)]
+    path = litert.export(module, spec, "w8a8", tmp_path, calib)
+    info = litert.inspect(path)
+    assert "TRANSPOSE_CONV" not in info["ops"] and "REVERSE_V2" not in info["ops"]
+    assert info["op_dtypes"]["CONV_2D"] == {"int8": 3}
+    assert litert_ptq.describe(path)["float_layers"] == []
+    assert json.loads((tmp_path / "scheme.json").read_text())["subpixel_transposed_convs"] == ["up"]
+    assert isinstance(module.up, torch.nn.ConvTranspose2d)
+    feed = {"image": rng.random((1, 3, 32, 32), dtype=np.float32)}
+    got = litert.load(path)(feed)["out"]
+    with torch.no_grad():
+        want = module(torch.from_numpy(feed["image"])).numpy()
+    psnr = 10 * np.log10(1.0 / np.mean((got - want) ** 2))
+    assert psnr > 35, psnr

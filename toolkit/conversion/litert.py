@@ -164,6 +164,9 @@ def export(
         raise CamkitError(
             f"LiteRT keeps layers in float only for w8a8 (the NNCF + PT2E path), not {precision}"
         )
+    rewritten: list[str] = []
+    if bits is not None:  # (the integer paths cannot quantize a transposed conv; it says why)
+        module, rewritten = litert_ptq.subpixel_transposed_convs(module)
     named = _NamedIO.wrap(module, spec)
     sample = dict(zip(named.input_names, example_inputs(spec)))
     path = Path(out_dir) / f"model.{suffix}"
@@ -191,8 +194,7 @@ def export(
         raise _conversion_error(failure, log.text, spec) from None
     if bits is not None:
         _write_scheme(path, Path(out_dir) / SCHEME_FILE, route, bits, len(calib), kept_weighted,
-                      float_layers,
-                      spec.io_dtype)
+                      float_layers, spec.io_dtype, rewritten)
     return path
 
 
@@ -272,7 +274,7 @@ def _quantize(named, sample, spec, precision, calib, path, float_layers=()) -> t
 
 def _write_scheme(path: Path, scheme_file: Path, route: str, bits: int, count: int,
                   kept_weighted: int, float_layers: Sequence[str] = (),
-                  io_dtype: str = "float32") -> None:
+                  io_dtype: str = "float32", rewritten: Sequence[str] = ()) -> None:
     """The precision scheme, read back from the file; fails if it is not the promised model."""
     facts = litert_ptq.describe(path)
     litert_ptq.check_integer(facts, bits, f"the LiteRT export ({route})", kept_weighted, io_dtype)
@@ -293,6 +295,8 @@ def _write_scheme(path: Path, scheme_file: Path, route: str, bits: int, count: i
         "io_quantization": facts["io_quantization"],
         "boundary": facts["boundary"],
     }
+    if rewritten:  # exact rewrites made before quantizing (litert_ptq.SubPixelConvTranspose)
+        scheme["subpixel_transposed_convs"] = list(rewritten)
     scheme_file.write_text(json.dumps(scheme, indent=2) + "\n")
 
 

@@ -123,17 +123,22 @@ def make_quantizer(float_layers: Sequence[str] = ()):
         ch_axis=0,
         observer_or_fake_quant_ctr=observer.PerChannelMinMaxObserver.with_args(eps=2**-12),
     )
+    # a transposed conv's weight is [C_in, C_out / groups, kH, kW]: per output channel is axis 1
+    transposed_weight = q.QuantizationSpec(
+        dtype=torch.int8, quant_min=-127, quant_max=127, qscheme=torch.per_channel_symmetric,
+        ch_axis=1,
+        observer_or_fake_quant_ctr=observer.PerChannelMinMaxObserver.with_args(eps=2**-12),
+    )
     aten = torch.ops.aten
-    weighted = {aten.conv1d.default, aten.conv2d.default, aten.conv2d.padding,
-                aten.linear.default}
-    binary = {aten.add.Tensor, aten.mul.Tensor, aten.sub.Tensor}
-    # no pattern quantizes these: a model keeps them float by name (W8A8_KEEP_FLOAT) or fails
-    # the w8a8 verification
     transposed = {aten.conv_transpose2d.input}
+    weighted = {aten.conv1d.default, aten.conv2d.default, aten.conv2d.padding,
+                aten.linear.default, *transposed}
+    binary = {aten.add.Tensor, aten.mul.Tensor, aten.sub.Tensor}
     activation = {aten.relu.default}
 
     class CoreMLW8A8Quantizer(q.Quantizer):
-        """conv/linear (+ReLU) and add/mul/sub: int8 inputs, weights and outputs.
+        """conv/transposed conv/linear (+ReLU) and add/mul/sub: int8 inputs, weights and
+        outputs (a transposed conv's weights per output channel: axis 1).
 
         A model output is not requantized. ``float_layers`` (set by ``annotate``) names the
         compute ops no pattern covers (they compute in float between a dequantize and the next
@@ -156,7 +161,7 @@ def make_quantizer(float_layers: Sequence[str] = ()):
                     continue
                 if select(fx_layer_id(node)) is not None:
                     used.add(select(fx_layer_id(node)))  # ops no pattern covers count too
-                    self.kept_weighted += node.target in weighted or node.target in transposed
+                    self.kept_weighted += node.target in weighted
                 if node.target in weighted or node.target in binary:
                     layer = fx_layer_id(node)
                     if layer not in layers:
@@ -165,7 +170,8 @@ def make_quantizer(float_layers: Sequence[str] = ()):
                         floats.append(f"{_describe(node)}: kept float ({select(layer)})")
                         continue
                 if node.target in weighted:
-                    inputs = {node.args[0]: act, node.args[1]: weight}
+                    w_spec = transposed_weight if node.target in transposed else weight
+                    inputs = {node.args[0]: act, node.args[1]: w_spec}
                 elif node.target in binary:
                     inputs = {a: act for a in node.args[:2] if isinstance(a, torch.fx.Node)}
                 else:

@@ -225,6 +225,82 @@ def _is_activation(node) -> bool:
     return op.rstrip("_") in _ACTIVATIONS and len(node.all_input_nodes) == 1
 
 
+class SubPixelConvTranspose(nn.Module):
+    """A ``ConvTranspose2d`` (kernel k, stride s, padding p, k - 2p == s) rewritten exactly as a
+    KxK conv with s*s*C_out channels followed by ``pixel_shuffle(s)`` (the sub-pixel form, Shi et
+    al., CVPR 2016): output pixel (s*m + a, s*n + b) of the transposed conv reads inputs
+    m + d with kernel tap ``a + p - s*d``, so phase (a, b) is a conv whose taps are those, the
+    rest zero. For EdgeConnect's 4x4 stride-2 padding-1 upsampling that is a 3x3 conv: 9/4 of
+    the transposed conv's MACs (the zero taps), exact to float rounding.
+
+    Why LiteRT needs it: litert-torch 0.10 lowers ``conv_transpose2d`` by flipping and
+    transposing the weight in the graph (REVERSE_V2 and TRANSPOSE before TRANSPOSE_CONV); with a
+    quantized weight those ops run on the dequantized float weight and the TRANSPOSE_CONV
+    computes in float, and its PT2E quantizer has no transposed-conv pattern anyway. CONV_2D +
+    DEPTH_TO_SPACE are int8 (and int16x8) kernels everywhere, GPU and NNAPI delegates included."""
+
+    def __init__(self, t: nn.ConvTranspose2d, q: int) -> None:
+        super().__init__()
+        k, s, p = t.kernel_size[0], t.stride[0], t.padding[0]
+        c_in, c_out = t.in_channels, t.out_channels
+        size = 2 * q + 1
+        weight = torch.zeros(c_out, s, s, c_in, size, size, dtype=t.weight.dtype)
+        source = t.weight.detach()  # [C_in, C_out, k, k]
+        for a in range(s):
+            for u in range(size):
+                ky = a + p - s * (u - q)
+                if not 0 <= ky < k:
+                    continue
+                for b in range(s):
+                    for v in range(size):
+                        kx = b + p - s * (v - q)
+                        if 0 <= kx < k:
+                            weight[:, a, b, :, u, v] = source[:, :, ky, kx].T
+        self.stride, self.padding = s, q
+        self.weight = nn.Parameter(weight.reshape(c_out * s * s, c_in, size, size))
+        self.bias = (None if t.bias is None
+                     else nn.Parameter(t.bias.detach().repeat_interleave(s * s)))
+
+    @staticmethod
+    def half_width(t: nn.Module) -> int | None:
+        """The sub-pixel conv's padding q (kernel 2q+1) when ``t`` can be rewritten, else None."""
+        if type(t).forward is not nn.ConvTranspose2d.forward:
+            return None  # a subclass that computes something else
+        k, s, p = t.kernel_size, t.stride, t.padding
+        if (len(set(k)) != 1 or len(set(s)) != 1 or len(set(p)) != 1 or t.groups != 1
+                or set(t.dilation) != {1} or set(t.output_padding) != {0}
+                or t.padding_mode != "zeros" or k[0] - 2 * p[0] != s[0]):
+            return None
+        k, s, p = k[0], s[0], p[0]
+        low, high = -((k - 1 - p) // s), (s - 1 + p) // s  # the input offsets d phases read
+        return high if -low == high else None
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = nn.functional.conv2d(x, self.weight, self.bias, padding=self.padding)
+        return nn.functional.pixel_shuffle(y, self.stride)
+
+
+def subpixel_transposed_convs(module: nn.Module) -> tuple[nn.Module, list[str]]:
+    """(``module`` with every rewritable ``ConvTranspose2d`` replaced by its exact
+    ``SubPixelConvTranspose``, their module paths). The paths stay, so layer ids still name
+    them; the module is a copy when something was replaced, ``module`` itself otherwise. Other
+    transposed convs stay (and fail the integer check if they compute in float)."""
+    import copy
+
+    found = [name for name, m in module.named_modules()
+             if isinstance(m, nn.ConvTranspose2d) and SubPixelConvTranspose.half_width(m) is not None]
+    if not found:
+        return module, []
+    module = copy.deepcopy(module)
+    with torch.no_grad():
+        for name in found:
+            parent_name, _, child = name.rpartition(".")
+            parent = module.get_submodule(parent_name)
+            old = parent.get_submodule(child)
+            setattr(parent, child, SubPixelConvTranspose(old, SubPixelConvTranspose.half_width(old)))
+    return module, found
+
+
 def xnnpack_safe_graph(named: nn.Module, sample: dict[str, torch.Tensor]) -> nn.Module:
     """``named`` as an exported graph with its large means split, for the float conversion that
     ai-edge-quantizer's int8 recipe starts from (its int8 MEAN runs on the same XNNPACK kernel)."""

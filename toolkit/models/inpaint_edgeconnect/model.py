@@ -97,21 +97,6 @@ class Luma(nn.Module):
         return F.conv2d(image, self.luma)
 
 
-class UpConv(nn.ConvTranspose2d):
-    """EdgeConnect's 4x4 stride-2 transposed conv, kept float in w8a8 in every format.
-
-    litert-torch's PT2E quantizer (0.10) annotates no ``conv_transpose2d``, so on the LiteRT
-    w8a8 path these ops would compute in float anyway (measured: the 4 TRANSPOSE_CONV ops of the
-    tiny graph), and the ai-edge-quantizer fallback cannot keep the edge operator and instance
-    norms float. Keeping them float everywhere keeps the three formats' w8a8 graphs alike and
-    the manifests honest (``precision_scheme.default_float_layers``). The cure, for a retrained
-    checkpoint, is the Dense U-Net's nearest-resize + conv upsampling (exact in INT8, no
-    checkerboard); the shipped checkpoint has transposed-conv weights, so it stays for now.
-    Same parameters and state-dict keys as ``nn.ConvTranspose2d``."""
-
-    W8A8_KEEP_FLOAT = True
-
-
 class Generator(nn.Module):
     """EdgeConnect's encoder / dilated residual middle / decoder; ``out_ch`` logits.
 
@@ -130,7 +115,7 @@ class Generator(nn.Module):
         self.middle = nn.Sequential(*(ResnetBlock(w2, sn) for _ in range(blocks)))
         layers = []
         for c_in, c_out in ((w2, w1), (w1, w0)):
-            layers += [_sn(UpConv(c_in, c_out, 4, stride=2, padding=1), sn),
+            layers += [_sn(nn.ConvTranspose2d(c_in, c_out, 4, stride=2, padding=1), sn),
                        InstanceNorm(c_out, eps=NORM_EPS), nn.ReLU()]
         self.decoder = nn.Sequential(*layers)
         self.head = nn.Conv2d(w0, out_ch, 7, padding=3)
