@@ -16,11 +16,7 @@ from toolkit.export import export_artifacts, make_spec, resolve_weights
 
 #: known failures, each with its measurement; strict: the test fails once the case passes, so the
 #: entry must then be removed
-KNOWN_FAILURES = {
-    ("deblur_nafnet", "onnx", "w8a8"): "random-weight tiny NAFNet: ONNX w8a8 parity 21.8 dB "
-    "(budget 30); the trained mobile checkpoint passes inside deblur_blur2blur (45.1 dB at "
-    "720x1280); cause not yet found (issue 6 note)",
-}
+KNOWN_FAILURES: dict[tuple[str, str, str], str] = {}
 
 #: models whose round trips at some precisions run only in `make test-all` (CI time): the
 #: translator is also exported inside deblur_blur2blur, and w8a16 is not a restorer target

@@ -111,10 +111,19 @@ def test_w8a8_manifest_records_the_scheme(exported):
     assert scheme["path"] == "nncf.quantize (ONNX backend, QDQ)"
     assert scheme["weights"] == {
         "bits": 8, "dtype": "int8", "granularity": "per-channel", "symmetric": True,
-        # NNCF's overflow fix: the two convs that read the image
         "half_range_layers": scheme["weights"]["half_range_layers"],
     }
-    assert len(scheme["weights"]["half_range_layers"]) == 2
+    # NNCF's overflow fix: the two convs that read the image, or every layer where this host's
+    # fused kernels saturate with that (tiny CSRNet on an AVX2 host without VNNI: 39.3 dB
+    # agreement with the first-layer fix, 65.3 with all layers)
+    host, half = scheme["host_kernels"], scheme["weights"]["half_range_layers"]
+    if host["overflow_fix"] == "first_layer":
+        assert len(half) == 2 and scheme["nncf"]["overflow_fix"] == "first_layer (default)"
+        assert host["agreement_db"] is None or host["agreement_db"] >= host["saturation_db"]
+    else:
+        assert host["overflow_fix"] == "all_layers" and len(half) == WEIGHTED_LAYERS
+        assert scheme["nncf"]["overflow_fix"] == "all layers"
+        assert host["first_layer_agreement_db"] < host["saturation_db"] < host["agreement_db"]
     act = scheme["activations"]
     assert (act["bits"], act["granularity"], act["symmetric"]) == (8, "per-tensor", False)
     assert act["zero_points_nonzero"] > 0
@@ -165,3 +174,27 @@ def test_shipped_onnx_carries_no_stack_traces_or_local_paths(exported):
         keys = {p.key for n in model.graph.node for p in n.metadata_props}
         assert not keys & set(DEBUG_METADATA)
         assert "pkg.torch.onnx.name_scopes" in keys or key == "w8a8"
+
+
+@pytest.mark.parametrize("first,all_layers,want", [
+    (60.0, None, "first_layer"),  # no saturation: quantized once
+    (19.6, 51.9, "all_layers"),  # tiny NAFNet on an AVX2 host (onnx_ptq docstring)
+    (40.0, 35.0, "first_layer"),  # the all-layer fix agrees worse: keep the first
+])
+def test_host_saturation_requantizes_with_the_all_layer_fix(monkeypatch, first, all_layers, want):
+    from toolkit.quantization import onnx_ptq
+
+    calls = []
+
+    def quantize(model, calib, ignored=(), *, overflow_fix="first_layer_only"):
+        calls.append(overflow_fix)
+        return overflow_fix
+
+    agreement = {"first_layer_only": first, "enable": all_layers}
+    monkeypatch.setattr(onnx_ptq, "quantize_w8a8", quantize)
+    monkeypatch.setattr(onnx_ptq, "host_kernel_agreement_db", lambda m, c: agreement[m])
+    model, record = onnx_ptq.quantize_w8a8_for_host("fp32", [{}])
+    assert calls == (["first_layer_only"] if all_layers is None else ["first_layer_only", "enable"])
+    assert record["overflow_fix"] == want
+    assert model == ("enable" if want == "all_layers" else "first_layer_only")
+    assert record["agreement_db"] == (all_layers if want == "all_layers" else first)
