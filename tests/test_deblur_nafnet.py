@@ -115,3 +115,17 @@ def test_tiny_recipe_trains_and_the_loss_falls(tmp_path):
     assert float(val[-1]["psnr_db"]) > float(val[0]["psnr_db"])
     out = build("tiny", checkpoint)(torch.rand(1, 3, 32, 32))
     assert out.shape == (1, 3, 32, 32) and torch.isfinite(out).all()
+    # tiny.yaml anneals along the official cosine (1e-3 -> 1e-7 over 24 steps); logged lr: the
+    # last update of each 4-step row
+    lrs = [float(r["lr"]) for r in rows if r["split"] == "train"]
+    assert lrs == sorted(lrs, reverse=True) and lrs[0] < 1e-3 and lrs[-1] < 1e-5, lrs
+
+
+def test_held_out_photos_by_count(tmp_path):
+    from recipes.deblur_nafnet.train import DataConfig, build_datasets
+
+    photos = REPO / "calibration" / "photos_pd"
+    train, val = build_datasets(DataConfig(photos=photos, val_holdout=1, crop_px=32,
+                                           val_crop_px=32), seed=0)
+    names = sorted(p.name for p in train.photos) + sorted(p.name for p in val.photos)
+    assert [p.name for p in val.photos] == [sorted(names)[-1]] and len(train.photos) == 4

@@ -274,6 +274,9 @@ def test_damaged_state_or_checkpoint_is_an_error_and_kept(tmp_path, paired):
     "edit, message",
     [
         (lambda c: c["train"].update(lr_milestone=[2]), "did you mean 'lr_milestones'"),
+        (lambda c: c["train"].update(lr_schedule="cosin"), "did you mean 'cosine'"),
+        (lambda c: c["train"].update(lr_schedule="cosine", lr_milestones=[2]), "drop them"),
+        (lambda c: c["train"].update(lr_min=1.0), "lr_min must be in"),
         (lambda c: c.update(varient="tiny"), "did you mean 'variant'"),
         (lambda c: c["data"].update(crop=32), "did you mean 'crop_px'"),
         (lambda c: c["train"].update(batch_size="four"), "train.batch_size must be a whole number"),
@@ -369,3 +372,21 @@ def test_shipped_checkpoints_load_and_say_how_they_were_made(variant):
     assert info["data"]["licenses"] == "calibration/photos_pd/manifest.json"
     assert info["val"]["psnr_db"] > info["val"]["input_psnr_db"]
     assert sum(p.stat().st_size for p in SHIPPED.iterdir()) < 1_000_000
+
+
+def test_learning_rate_schedules():
+    from recipes._common.trainer import OptimizerConfig, TrainConfig
+
+    common = {"steps": 100, "batch_size": 1, "lr": 1e-3, "val_every_steps": 10,
+              "ckpt_every_steps": 10}
+    step = TrainConfig(**common, lr_milestones=(50, 75))
+    assert [step.lr_at(s) for s in (0, 49, 50, 74, 75, 99)] == [1e-3, 1e-3, 5e-4, 5e-4, 2.5e-4,
+                                                                2.5e-4]
+    cosine = TrainConfig(**common, lr_schedule="cosine", lr_min=1e-7)
+    lrs = [cosine.lr_at(s) for s in range(101)]
+    assert lrs[0] == 1e-3 and abs(lrs[50] - (1e-3 + 1e-7) / 2) < 1e-12 and lrs[100] == 1e-7
+    assert all(a > b for a, b in zip(lrs, lrs[1:]))
+    assert cosine.lr_at(150) == 1e-7  # past the end (a resumed run with more steps) stays at min
+    # a group can anneal while another steps
+    mixed = TrainConfig(**common, optimizers={"d": OptimizerConfig(lr_schedule="cosine")})
+    assert mixed.optimizer("d").lr_at(100) == 0.0 and mixed.optimizer(None).lr_at(100) == 1e-3

@@ -128,7 +128,8 @@ def test_gan_trains_exports_and_logs(tmp_path):
     assert info["weights"] == "ema (decay 0.9)"
     assert info["train"]["loss"] == "d: critic_loss, g: generator_loss"
     assert info["train"]["optimizers"] == {"d": {"lr": 1e-3, "betas": None, "weight_decay": None,
-                                                 "lr_milestones": None, "lr_gamma": None}}
+                                                 "lr_milestones": None, "lr_gamma": None,
+                                                 "lr_schedule": None, "lr_min": None}}
     assert set(info["networks"]) == {"generator", "critic"}
 
     # the critic's own weights, not loadable as the exported model

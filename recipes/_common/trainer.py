@@ -14,13 +14,16 @@ five keys, plus the recipe's own ``Recipe.sections`` (e.g. a GAN's ``loss:``):
 Recipe that config trains (``configured``), builds the ``fixed`` modules, reads the data and then
 trains; nothing is written before the data is read.
 
-The engine trains each optimizer group with Adam and a step-wise learning rate (multiplied by
-``lr_gamma`` at each of ``lr_milestones``, like MultiStepLR); ``lr``, ``betas``, ``weight_decay``,
-``lr_milestones`` and ``lr_gamma`` apply to every group unless ``optimizers.<group>`` overrides
-them. It validates the exported network (PSNR/SSIM of the clipped output, and of the input,
-against the target; plus an image grid) every ``val_every_steps``, logs (log.jsonl, metrics.csv,
-TensorBoard; see logs.py) and writes a camkit checkpoint plus the training state every
-``ckpt_every_steps`` and at the end (see runstate.py for the run directory). A GAN recipe, e.g.:
+The engine trains each optimizer group with Adam and a learning-rate schedule:
+``lr_schedule: step`` (the default) multiplies ``lr`` by ``lr_gamma`` at each of
+``lr_milestones``, like MultiStepLR; ``lr_schedule: cosine`` anneals ``lr`` to ``lr_min`` over
+``steps`` along half a cosine, like CosineAnnealingLR with T_max = steps (NAFNet's schedule).
+``lr``, ``betas``, ``weight_decay`` and the schedule keys apply to every group unless
+``optimizers.<group>`` overrides them. It validates the exported network (PSNR/SSIM of the
+clipped output, and of the input, against the target; plus an image grid) every
+``val_every_steps``, logs (log.jsonl, metrics.csv, TensorBoard; see logs.py) and writes a camkit
+checkpoint plus the training state every ``ckpt_every_steps`` and at the end (see runstate.py
+for the run directory). A GAN recipe, e.g.:
 
     train:
       steps: 20000
@@ -56,6 +59,7 @@ rank 0 alone validates and writes.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -86,26 +90,44 @@ class OptimizerConfig:
     weight_decay: float | None = None
     lr_milestones: tuple[int, ...] | None = None
     lr_gamma: float | None = None
+    lr_schedule: str | None = None
+    lr_min: float | None = None
+
+
+#: learning-rate schedules (module docstring)
+LR_SCHEDULES = ("step", "cosine")
 
 
 @dataclass(frozen=True)
 class OptimizerSettings:
-    """One group's resolved Adam settings and learning-rate schedule."""
+    """One group's resolved Adam settings and learning-rate schedule over ``steps``."""
 
     lr: float
     betas: tuple[float, float]
     weight_decay: float
     lr_milestones: tuple[int, ...]
     lr_gamma: float
+    lr_schedule: str
+    lr_min: float
+    steps: int
 
     def __post_init__(self) -> None:
         if self.lr <= 0 or not 0 < self.lr_gamma <= 1:
             raise CamkitError("train.lr must be > 0 and train.lr_gamma in (0, 1]")
         if list(self.lr_milestones) != sorted(set(self.lr_milestones)):
             raise CamkitError(f"train.lr_milestones must increase, got {list(self.lr_milestones)}")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise unknown("train.lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        if self.lr_schedule == "cosine" and self.lr_milestones:
+            raise CamkitError("train.lr_milestones apply to lr_schedule: step; drop them for cosine")
+        if not 0 <= self.lr_min <= self.lr:
+            raise CamkitError(f"train.lr_min must be in [0, lr], got {self.lr_min}")
 
     def lr_at(self, step: int) -> float:
         """Learning rate of the update that takes the model from ``step`` to ``step + 1``."""
+        if self.lr_schedule == "cosine":
+            done = min(step, self.steps) / self.steps
+            return self.lr_min + (self.lr - self.lr_min) * 0.5 * (1.0 + math.cos(math.pi * done))
         return self.lr * self.lr_gamma ** sum(m <= step for m in self.lr_milestones)
 
 
@@ -122,6 +144,8 @@ class TrainConfig:
     weight_decay: float = 0.0
     lr_milestones: tuple[int, ...] = ()  # steps at which the learning rate is multiplied by lr_gamma
     lr_gamma: float = 0.5
+    lr_schedule: str = "step"  # step (lr_milestones x lr_gamma) | cosine (lr -> lr_min over steps)
+    lr_min: float = 0.0  # cosine: the learning rate at the last step
     keep_checkpoints: int = 3
     workers: int = 0  # DataLoader worker processes (0: load in the training process)
     seed: int = 0
@@ -141,7 +165,7 @@ class TrainConfig:
                      "keep_checkpoints", "log_every_steps"):
             if getattr(self, name) < 1:
                 raise CamkitError(f"train.{name} must be at least 1, got {getattr(self, name)}")
-        self.optimizer(None)  # checks lr, lr_gamma and lr_milestones
+        self.optimizer(None)  # checks lr and the schedule
         for group in self.optimizers:
             self.optimizer(group)
         if self.workers < 0:
@@ -156,11 +180,12 @@ class TrainConfig:
     def optimizer(self, group: str | None) -> OptimizerSettings:
         """The settings of ``group``: its overrides on top of the top-level values."""
         over = self.optimizers[group] if group in self.optimizers else None
-        names = ("lr", "betas", "weight_decay", "lr_milestones", "lr_gamma")
+        names = ("lr", "betas", "weight_decay", "lr_milestones", "lr_gamma", "lr_schedule",
+                 "lr_min")
         return OptimizerSettings(*(
             getattr(self, n) if over is None or getattr(over, n) is None else getattr(over, n)
             for n in names
-        ))
+        ), steps=self.steps)
 
     def lr_at(self, step: int) -> float:
         """The top-level learning rate of the update from ``step`` to ``step + 1``."""

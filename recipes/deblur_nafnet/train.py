@@ -17,13 +17,15 @@ a constant. Taking the log per image weights each image's *relative* error: near
 plain MSE. Optimiser: the engine's Adam with the official betas (0.9, 0.9) and lr 1e-3. The
 official AdamW weight decay of 1e-3 is decoupled, so each step shrinks weights by lr * 1e-3 =
 1e-6 of themselves: negligible next to the gradient steps; the engine's ``weight_decay`` is the
-coupled (L2) kind, so it is left at 0 rather than pretending to match. The official cosine
-schedule (TrueCosineAnnealingLR, 1e-3 -> 1e-7) is approximated by the engine's step schedule:
-halvings at 50 %, 70 %, 85 % and 95 % of the run track cos within a factor of 2 until the last 5 %.
+coupled (L2) kind, so it is left at 0 rather than pretending to match. Schedule: the official
+cosine annealing (TrueCosineAnnealingLR, 1e-3 -> 1e-7 over the run), the engine's
+``lr_schedule: cosine`` with ``lr_min: 1.0e-7``. (The shipped checkpoint predates it and was
+trained with halvings at 50/70/85/95 % of the run; mobile_photos.yaml keeps them, so it
+reproduces that checkpoint.)
 
-``val_files`` holds files out of training for validation; when empty, validation uses the
-training files with centre crops and kernels drawn from a separate seed (held-out blurs, seen
-photos), and the checkpoint records which of the two it was.
+``val_files`` (or ``val_holdout``: the last N) holds files out of training for validation; when
+none are, validation uses the training files with centre crops and kernels drawn from a separate
+seed (held-out blurs, seen photos), and the checkpoint records which of the two it was.
 
 Run it with ``camkit train recipes/deblur_nafnet/mobile_photos.yaml``; paper.yaml documents every key.
 """
@@ -39,9 +41,10 @@ import torch
 
 from recipes._common import trainer
 from recipes._common.config import as_plain, relative
+from recipes._common.splits import split_names
 from toolkit.data.blur import DEFAULT_NOISE_SIGMA, KNOWN_BLUR, SyntheticBlur
 from toolkit.data.datasets import PairedFolder
-from toolkit.errors import CamkitError, unknown
+from toolkit.errors import CamkitError
 from toolkit.models.deblur_nafnet import model as nafnet
 
 DEFAULT_VAL_BLURS_PER_PHOTO = 4
@@ -62,6 +65,7 @@ class DataConfig:
     photos: Path | None = None  # folder of sharp photos (synthetic known blur)
     paired: Path | None = None  # folder with input/ (blurry) and target/ (sharp)
     val_files: tuple[str, ...] = ()  # file names held out for validation
+    val_holdout: int = 0  # when val_files is empty: hold out the last N files (sorted names)
     crop_px: int = 256  # square training crops (a multiple of the variant's size multiple)
     val_crop_px: int = 256  # square centre crops for validation
     short_side_px: int | None = None  # scale every image to this short side first (None: as is)
@@ -98,13 +102,8 @@ def build_datasets(data: DataConfig, seed: int) -> tuple[SyntheticBlur | PairedF
     else:
         kind, blurs, folder = PairedFolder, 1, data.paired
         names = [src.name for src, _ in PairedFolder(folder, data.crop_px, train=False).pairs]
-    for name in data.val_files:
-        if name not in names:
-            raise unknown(f"file in data.val_files ({folder})", name, names)
-    train_names = [n for n in names if n not in data.val_files]
-    if not train_names:
-        raise CamkitError("data.val_files holds out every file; leave at least one for training")
-    val_names = list(data.val_files) or names
+    train_names, held = split_names(data, names, folder)
+    val_names = held or names  # nothing held out: held-out crops and blurs of the training files
     train_set = kind(folder, data.crop_px, train=True, names=train_names,
                      length=data.samples_per_epoch, **common)
     val_set = kind(folder, data.val_crop_px, train=False, names=val_names,
@@ -120,7 +119,8 @@ def describe_data(data: DataConfig, root: Path) -> dict[str, Any]:
         "kind": "sharp photos with synthetic known blur" if data.photos is not None else "paired",
         **{k: v for k, v in as_plain(data, root).items() if v is not None},
         "licenses": relative(manifest, root) if manifest.is_file() else None,
-        "validation": "held-out files" if data.val_files else "training files, held-out crops and blurs",
+        "validation": ("held-out files" if data.val_files or data.val_holdout
+                       else "training files, held-out crops and blurs"),
     }
     if data.photos is not None:
         record["blur_domain"] = f"toolkit.data.blur.{KNOWN_BLUR!r}"
