@@ -121,19 +121,18 @@ def test_hole_content_cannot_change_the_output():
         assert torch.equal(net(image, mask), net(other, mask))
 
 
-def test_w8a8_keeps_only_the_edge_operator_luma_and_norms_float():
-    """The decoder's transposed convs are quantized in every format: ONNX and Core ML natively,
-    LiteRT after the exact sub-pixel rewrite (toolkit/quantization/litert_ptq.py), which must
-    cover all four."""
+def test_w8a8_keeps_the_edge_operator_luma_norms_and_upsampling_float():
+    """The decoder's transposed convs stay float by default (UpConv says what int8 cost); the
+    LiteRT integer path could still rewrite all four exactly (litert_ptq)."""
+    from toolkit.models._blocks import InstanceNorm
     from toolkit.quantization.layers import default_float_layers
     from toolkit.quantization.litert_ptq import subpixel_transposed_convs
 
-    from toolkit.models._blocks import InstanceNorm
-
     net = ec.build("tiny")
     norms = {f"{path}/*" for path, m in net.named_modules() if isinstance(m, InstanceNorm)}
+    ups = {f"{g}.decoder.{i}/*" for g in ("g1", "g2") for i in (0, 3)}
     assert len(norms) == 2 * (3 + 2 * 1 + 2)  # per generator: encoder, one block, decoder
-    assert set(default_float_layers(net)) == {"edges/*", "gray/*"} | norms
+    assert set(default_float_layers(net)) == {"edges/*", "gray/*"} | norms | ups
     _, rewritten = subpixel_transposed_convs(net)
     assert rewritten == ["g1.decoder.0", "g1.decoder.3", "g2.decoder.0", "g2.decoder.3"]
 
