@@ -52,3 +52,15 @@ def tiny_onnx(tmp_path_factory) -> Path:
 def tiny_litert(tmp_path_factory) -> Path:
     """Tiny CSRNet LiteRT fp32 (random weights), shared by the profiler tests."""
     return _tiny_fp32(tmp_path_factory, "litert", "ai_edge_litert")
+
+
+@pytest.fixture
+def one_thread():
+    """Small models train fastest on one thread (and a busy CI box does not thrash); a test module
+    opts in with ``pytestmark = pytest.mark.usefixtures("one_thread")``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

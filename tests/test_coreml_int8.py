@@ -195,3 +195,34 @@ def test_same_inputs_same_program_quietly(packages, tmp_path, capfd, monkeypatch
     assert out == "" and err == ""
     assert _program_and_weights(second) == _program_and_weights(first)
     assert json.loads((tmp_path / SCHEME_FILE).read_text()) == scheme
+
+
+def test_transposed_conv_is_quantized():
+    """camkit's Core ML quantizer covers conv_transpose2d (weights per output channel, axis 1 of
+    a [C_in, C_out, kH, kW] weight); without that pattern it is listed as computing in float."""
+    import torch
+
+    from toolkit.quantization import coreml_ptq
+    from toolkit.spec import ModelSpec, TensorSpec
+
+    class Up(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.down = torch.nn.Conv2d(3, 8, 4, stride=2, padding=1)
+            self.up = torch.nn.ConvTranspose2d(8, 3, 4, stride=2, padding=1)
+
+        def forward(self, image):
+            return image + self.up(torch.relu(self.down(image)))
+
+    torch.manual_seed(0)
+    model = ModelSpec(model_id="up_test", task="test", title="test", paper="none",
+                      inputs=(TensorSpec("image", 3),), outputs=(TensorSpec("out", 3),),
+                      variants=("tiny",), default_variant="tiny", default_size={"tiny": (32, 32)})
+    spec = ExportSpec(model, "tiny", 32, 32)
+    rng = np.random.default_rng(0)
+    calib = [{"image": rng.random((1, 3, 32, 32), dtype=np.float32)} for _ in range(4)]
+    q = coreml_ptq.quantize(Up().eval(), spec, calib)
+    assert "up" in q.layers and q.kept_weighted == 0
+    assert not any("conv_transpose" in f for f in q.float_layers), q.float_layers
+    int8 = [t for t in q.graph.state_dict().values() if t.dtype == torch.int8]
+    assert any(t.shape == (8, 3, 4, 4) for t in int8), [t.shape for t in int8]

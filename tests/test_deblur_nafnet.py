@@ -22,12 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 RECIPE_DIR = REPO / "recipes" / "deblur_nafnet"
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_paper_is_the_official_gopro_width32_network():

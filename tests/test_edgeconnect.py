@@ -22,12 +22,7 @@ F1_EXACT_FLOOR, F1_1PX_FLOOR = 0.89, 0.96
 MOBILE_GMACS_BUDGET = 20.0
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _params(module: torch.nn.Module) -> int:

@@ -32,13 +32,7 @@ FIXED_EDIT = degradations.RetouchParams(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small models train fastest on one thread (and a busy CI box does not thrash)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 # ---------------------------------------------------------------------------------- helpers

@@ -46,12 +46,7 @@ def _load_toy():
 toy = _load_toy()
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def write_config(folder: Path, *, data: dict | None = None, **train) -> Path:

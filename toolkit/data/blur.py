@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from toolkit.data.datasets import _EDIT, _choose, _CroppedPairs, _folder, _tensor
+from toolkit.data.datasets import _EDIT, _CroppedPairs, _photos, _tensor
 from toolkit.errors import CamkitError
 
 
@@ -187,9 +187,7 @@ class SyntheticBlur(_CroppedPairs):
         noise_sigma: float = DEFAULT_NOISE_SIGMA,
     ) -> None:
         folder = Path(folder)
-        files = _folder(folder, "photos")
-        chosen = _choose([p.name for p in files], [p.name for p in files], names, folder)
-        self.photos = [folder / name for name in chosen]
+        self.photos = _photos(folder, names)
         if not 0 <= noise_sigma <= 0.2:
             raise CamkitError(f"noise_sigma is {noise_sigma}; use 0..0.2 ([0, 1] units, e.g. 0.01)")
         if params.size < 3 or params.size % 2 == 0:

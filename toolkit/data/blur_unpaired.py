@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from toolkit.data.blur import DEFAULT_NOISE_SIGMA, KNOWN_BLUR, blur, blur_photo, rasterize
-from toolkit.data.datasets import _WINDOW, _choose, _CroppedPairs, _folder, _tensor
+from toolkit.data.datasets import _WINDOW, _CroppedPairs, _folder, _photos, _tensor
 from toolkit.data.unpaired import _WINDOW_B, _UnpairedSampling
 from toolkit.errors import CamkitError
 
@@ -163,9 +163,7 @@ class SimulatedTargetPairs(_CroppedPairs):
         short_side_px: int | None = None, camera: TargetCamera = TARGET_CAMERA,
     ) -> None:
         folder = Path(folder)
-        files = _folder(folder, "photos")
-        chosen = _choose([p.name for p in files], [p.name for p in files], names, folder)
-        self.photos, self.camera = [folder / n for n in chosen], camera
+        self.photos, self.camera = _photos(folder, names), camera
         super().__init__(crop_px, train=train, seed=seed, count=len(self.photos), length=length,
                          short_side_px=short_side_px)
 

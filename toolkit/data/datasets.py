@@ -155,9 +155,7 @@ class SyntheticRetouch(_CroppedPairs):
         strength: float = 1.0,
     ) -> None:
         folder = Path(folder)
-        files = _folder(folder, "photos")
-        chosen = _choose([p.name for p in files], [p.name for p in files], names, folder)
-        self.photos = [folder / name for name in chosen]
+        self.photos = _photos(folder, names)
         self.strength = strength
         super().__init__(
             crop_px, train=train, seed=seed, count=len(self.photos), length=length,
@@ -197,9 +195,7 @@ class SyntheticPhone(_CroppedPairs):
         strength: float = 1.0,
     ) -> None:
         folder = Path(folder)
-        files = _folder(folder, "photos")
-        chosen = _choose([p.name for p in files], [p.name for p in files], names, folder)
-        self.photos = [folder / name for name in chosen]
+        self.photos = _photos(folder, names)
         degradations.sample_phone(np.random.default_rng(0), strength)  # validates strength
         self.strength = strength
         super().__init__(
@@ -229,6 +225,13 @@ def _folder(folder: Path, kind: str) -> list[Path]:
     if not files:
         raise CamkitError(f"{kind} data folder {folder} holds no images (.png, .jpg, ...)")
     return files
+
+
+def _photos(folder: Path, names: Sequence[str] | None) -> list[Path]:
+    """The photos of a synthetic-pairs folder, those named in ``names`` (all when None)."""
+    files = _folder(folder, "photos")
+    return [folder / n for n in _choose([p.name for p in files], [p.name for p in files], names,
+                                        folder)]
 
 
 def _choose(keys: list[str], labels: list[str], names: Sequence[str] | None, where: Path) -> list[str]:

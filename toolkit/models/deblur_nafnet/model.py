@@ -61,7 +61,7 @@ class LayerNorm2d(nn.Module):
     shipped mobile checkpoint at 256x256 (worst parity PSNR vs torch over photos_pd_blur, norms
     float -> int8): ONNX 52.9 -> 51.8 dB, LiteRT 51.0 -> 46.6 dB, Core ML (simulated) 52.4 ->
     51.8 dB. Both pass the 30 dB budget; float is kept for the 1-4 dB, at the price of a float
-    island per norm on an NPU (not measured here: no phone). benchmarks/float_norms_int8.py.
+    island per norm on an NPU (not measured here: no phone). benchmarks/float_defaults_int8.py.
     """
 
     #: toolkit/quantization/layers.py reads it (w8a8 computes this block in float)

@@ -104,9 +104,10 @@ class UpConv(nn.ConvTranspose2d):
     pattern, LiteRT through the exact sub-pixel rewrite in toolkit/quantization/litert_ptq.py),
     but on the shipped mobile checkpoint int8 upsampling fails the budget: at 256x256, worst
     parity vs torch with these convs int8 was LiteRT 28.7 dB, Core ML (simulated) 28.7 dB,
-    ONNX 40.4 dB (budget 30; task drop 0.33 / 0.31 / -0.02 dB), against 36.1 / 36.2 / 41.3 dB
-    with them float (benchmarks/restorers.md). Same parameters and state-dict keys as
-    ``nn.ConvTranspose2d``."""
+    ONNX 40.4 dB (budget 30), against 36.1 / 36.2 / 41.3 dB
+    with them float (benchmarks/float_defaults_inpaint_edgeconnect.md, written by
+    ``benchmarks/float_defaults_int8.py --model inpaint_edgeconnect --int8 UpConv``). Same
+    parameters and state-dict keys as ``nn.ConvTranspose2d``."""
 
     W8A8_KEEP_FLOAT = True
 
