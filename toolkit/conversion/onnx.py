@@ -78,7 +78,6 @@ def export(
     if precision in QUANTIZED:
         ignored = layers.onnx_nodes_of(model, float_layers) if float_layers else []
         if precision == "w8a8":
-            model.ir_version = min(model.ir_version, IR_VERSION)  # onnxruntime runs it first
             model, host = onnx_ptq.quantize_w8a8_for_host(model, feeds, ignored)
             scheme = onnx_ptq.scheme(model, len(feeds), host_kernels=host)
         else:

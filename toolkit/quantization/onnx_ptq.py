@@ -154,12 +154,10 @@ def _run_all(model, calib: list[dict[str, np.ndarray]], optimize: bool) -> list[
 
 
 def _worst_psnr_db(got: list[list[np.ndarray]], want: list[list[np.ndarray]]) -> float:
-    worst = float("inf")
-    for outs, refs in zip(got, want):
-        for a, b in zip(outs, refs):
-            mse = float(np.mean((a.astype(np.float64) - b) ** 2))
-            worst = min(worst, 10 * np.log10(1.0 / mse) if mse > 0 else float("inf"))
-    return worst
+    from toolkit.checks.metrics import psnr_db
+
+    return min((psnr_db(a, b) for outs, refs in zip(got, want) for a, b in zip(outs, refs)),
+               default=float("inf"))
 
 
 def host_kernel_parity(model, reference: list[list[np.ndarray]],
