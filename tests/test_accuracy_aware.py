@@ -187,5 +187,5 @@ def test_cli_max_images_must_be_positive(tmp_path):
                      "--format", "onnx", "--precision", "w8a8", "--max-drop-db", "0.3",
                      "--data", str(tmp_path), "--max-images", "0", "--out", str(tmp_path / "o"))
     assert result.returncode != 0
-    assert "--max-images must be at least 1, got 0" in result.stderr
+    assert "--max-images: must be at least 1, got 0" in result.stderr
     assert not (tmp_path / "o").exists()

@@ -9,6 +9,8 @@ nothing is ever unpickled.
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import Mapping
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -48,6 +50,8 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
     from safetensors import SafetensorError, safe_open
 
     path = Path(path)
+    if path.is_dir():
+        raise folder_given(path)
     if not path.is_file():
         raise CamkitError(f"checkpoint {path} does not exist; pass --checkpoint PATH.safetensors")
     if path.suffix != ".safetensors":
@@ -66,16 +70,48 @@ def read_checkpoint(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, str]
     return state, meta
 
 
+def folder_given(path: Path) -> CamkitError:
+    """Error for a folder passed where a checkpoint file belongs, naming the newest one in it."""
+    folder = Path(path)  # a run dir keeps them in checkpoints/
+    found = sorted([*folder.glob("*.safetensors"), *folder.glob("checkpoints/*.safetensors")],
+                   key=lambda p: (p.stat().st_mtime, p.name))
+    hint = (f"; pass a .safetensors file in it, e.g. --checkpoint {found[-1]}" if found else
+            "; it holds no .safetensors checkpoint, pass --checkpoint PATH.safetensors")
+    return CamkitError(f"checkpoint {path} is a folder, not a checkpoint file{hint}")
+
+
 def load_weights(net: nn.Module, path: Path, model_id: str, variant: str) -> nn.Module:
-    """Load a camkit checkpoint into ``net``, checking model id, variant and every key."""
+    """Load a camkit checkpoint into ``net``, checking model id, variant, every key and that
+    every value is finite."""
     state, meta = read_checkpoint(path)
     got_model, got_variant = meta.get("model_id"), meta.get("variant")
-    if got_model != model_id or got_variant != variant:
+    if got_model is None or got_variant is None:
         raise CamkitError(
-            f"checkpoint {path} holds {got_model}/{got_variant}, not {model_id}/{variant}; "
-            f"pass --variant {got_variant} or the right checkpoint"
+            f"checkpoint {path} has no camkit metadata (model_id, variant); convert foreign "
+            f"weights with 'camkit import-weights {model_id} SOURCE.pth --out DIR', or pass a "
+            f"checkpoint that 'camkit train' wrote"
         )
-    _strict_load(net, state, str(path))
+    if got_model != model_id:
+        from toolkit import registry
+
+        other = (f", or use it with model {got_model}" if got_model in registry.model_ids()
+                 else "")
+        raise CamkitError(
+            f"checkpoint {path} holds {got_model}/{got_variant} weights, not {model_id}; pass a "
+            f"{model_id} checkpoint{other}"
+        )
+    if got_variant != variant:
+        from toolkit import registry
+
+        variants = (registry.model_spec(model_id).variants
+                    if model_id in registry.model_ids() else ())
+        fix = (f"pass --variant {got_variant} or a {model_id}/{variant} checkpoint"
+               if got_variant in variants else f"pass a {model_id}/{variant} checkpoint")
+        raise CamkitError(
+            f"checkpoint {path} holds {model_id}/{got_variant} weights, not {model_id}/{variant}; "
+            f"{fix}"
+        )
+    _strict_load(net, state, f"checkpoint {path}")
     return net
 
 
@@ -85,7 +121,31 @@ def checkpoint_info(path: Path) -> dict[str, Any]:
     return {"sha256": sha256_path(path), **json.loads(meta.get("info", "{}"))}
 
 
+def check_finite(state: Mapping[str, torch.Tensor], source: str,
+                 fix: str = "re-train or re-export it") -> None:
+    """Refuse weights with NaN or Inf values, naming the first such tensor and how many values.
+
+    ``state``: name -> tensor (a state_dict; non-float tensors are skipped). ``source`` starts the
+    message ("checkpoint X", "module M"); ``fix`` says what to do about it."""
+    bad = []
+    for name, value in state.items():
+        if not isinstance(value, torch.Tensor) or not (value.is_floating_point()
+                                                       or value.is_complex()):
+            continue
+        nan = int(torch.isnan(value).sum())
+        inf = int(torch.isinf(value).sum())
+        if nan or inf:
+            bad.append((name, nan, inf))
+    if bad:
+        name, nan, inf = bad[0]
+        counts = " and ".join(f"{n} {kind}" for n, kind in ((nan, "NaN"), (inf, "Inf")) if n)
+        more = f" ({len(bad)} tensors in all)" if len(bad) > 1 else ""
+        raise CamkitError(f"{source}: tensor {name} has {counts} value(s){more}; {fix} "
+                          f"(camkit refuses non-finite weights)")
+
+
 def _strict_load(net: nn.Module, state: dict[str, torch.Tensor], source: str) -> None:
+    """Load ``state`` into ``net``: every key, every shape and only finite values."""
     own = net.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))
@@ -103,6 +163,7 @@ def _strict_load(net: nn.Module, state: dict[str, torch.Tensor], source: str) ->
                 f"({len(wrong)} in all; is it another variant?)"
             )
         raise CamkitError(f"{source} does not fit this model: {'; '.join(parts)}")
+    check_finite(state, source)
     net.load_state_dict(state, strict=True)
 
 
@@ -114,16 +175,31 @@ def _few(keys: list[str]) -> str:
 # ----------------------------------------------------------------------------------- importers
 
 
+def torch_load_reason(error: BaseException) -> str:
+    """The cause in an error of ``torch.load(weights_only=True)``, in one line, without torch's
+    advice to retry with ``weights_only=False`` (that unpickles code; camkit never does)."""
+    text = str(error)
+    if "WeightsUnpickler error:" in text:  # "Weights only load failed. ... error: CAUSE\n\nCheck"
+        text = text.split("WeightsUnpickler error:", 1)[1]
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    line = lines[0] if lines else type(error).__name__
+    sentences = [s for s in re.split(r"(?<=\.)\s+", line)
+                 if "weights_only" not in s and "trusted source" not in s]
+    return " ".join(sentences).strip() or type(error).__name__
+
+
 def _read_foreign_pth(src: Path) -> dict[str, torch.Tensor]:
+    if src.is_dir():
+        raise CamkitError(f"{src} is a folder; pass the official checkpoint file (.pth) in it")
     if not src.is_file():
         raise CamkitError(f"{src} does not exist; pass the path of the official checkpoint")
     try:
         raw = torch.load(str(src), map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for bad pickles and zips
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CamkitError(
-            f"cannot read {src} as a weights-only PyTorch checkpoint ({first}); it may be truncated, "
-            f"or hold pickled code, which camkit never loads"
+            f"{src} is not a readable weights-only PyTorch checkpoint ({torch_load_reason(e)}); "
+            f"it may be truncated or another kind of file, or hold pickled code, which camkit "
+            f"never loads; pass the official .pth file"
         ) from None
     for key in ("params_ema", "params", "state_dict", "model", "net_g"):
         if isinstance(raw, dict) and isinstance(raw.get(key), dict):
@@ -169,7 +245,9 @@ def import_weights(
     is_tf = src.suffix in (".index", ".meta") or src.name.endswith(".data-00000-of-00001")
     if is_tf or (not src.exists() and src.with_name(src.name + ".index").is_file()):
         raise CamkitError(f"{src} is a TensorFlow checkpoint; {model_id} imports .pth files")
-    state = mod.import_state_dict(_read_foreign_pth(src))
+    raw = _read_foreign_pth(src)
+    check_finite(raw, str(src), "get a clean copy of the official weights")  # before any mapping
+    state = mod.import_state_dict(raw)
     net = mod.build(variant)
     _strict_load(net, state, str(src))
     out = Path(out_dir) / f"{model_id}-{variant}.safetensors"
@@ -193,6 +271,7 @@ def _import_tensorflow(
     variant = registry.check_variant(model_id, variant)
     prefix = checkpoint_prefix(src)
     state = mod.import_tf_variables(read_tf_checkpoint(prefix))
+    check_finite(state, str(prefix), "get a clean copy of the official weights")
     net = mod.build(variant)
     _strict_load(net, state, str(prefix))
     out = Path(out_dir) / f"{model_id}-{variant}.safetensors"

@@ -28,6 +28,12 @@ def unknown(kind: str, word: str, choices: Iterable[str]) -> CamkitError:
     )
 
 
+def check_count(name: str, value: int | None) -> None:
+    """Refuse a count below 1 (``None`` means all): a slice ``[:-1]`` would silently drop items."""
+    if value is not None and value < 1:
+        raise CamkitError(f"{name} must be at least 1 (or left out for all), got {value}")
+
+
 def missing_extra(package: str, extra: str) -> CamkitError:
     """Error for an optional dependency that is not installed."""
     return CamkitError(

@@ -5,7 +5,9 @@ The toolkit never imports ``recipes`` statically (a pip-installed camkit has no 
 module loads the ``train.py`` beside the YAML by file path, with ``<root>`` on ``sys.path`` so the
 recipe can import the shared engine (``recipes._common``). A ``train.py`` that is a symlink is
 followed, so a YAML can sit in any folder beside a link to a recipe's ``train.py``. ``train.py``
-must define ``run(config_path, *, root, resume, max_steps, run_dir) -> Path``.
+must define ``run(config_path, *, root, resume, max_steps, run_dir) -> Path``; one that also takes
+``resume_with_new_config`` (every recipe in the repo, forwarding it to ``trainer.run``) supports
+``--resume-with-new-config``.
 
 Relative paths inside the YAML (data folders, run_dir) resolve against ``<root>``; ``run_dir``
 given here resolves against the working directory, as any command-line path.
@@ -16,6 +18,7 @@ Under torchrun the same call trains on every process with DDP (see recipes/_comm
 from __future__ import annotations
 
 import importlib.util
+import inspect
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -27,13 +30,15 @@ RECIPE_FILE = "train.py"
 
 def run_recipe(
     config_path: Path, *, resume: bool = False, max_steps: int | None = None,
-    run_dir: Path | None = None,
+    run_dir: Path | None = None, resume_with_new_config: bool = False,
 ) -> Path:
     """Train the run ``config_path`` describes; returns the path of the final checkpoint.
 
     ``resume``: continue from the run dir's saved state (an error when there is none; without it,
     a run dir that already holds a run is an error). ``max_steps``: train to this step count
     instead of the YAML's ``train.steps``. ``run_dir``: write there instead of the YAML's run_dir.
+    ``resume_with_new_config``: resume (it implies ``resume``) although the YAML changes keys of
+    the config the run started with; without it such a resume is an error listing the changes.
     """
     config_path = Path(config_path)
     if not config_path.is_file():
@@ -44,8 +49,15 @@ def run_recipe(
     if max_steps is not None and max_steps < 1:
         raise CamkitError(f"--max-steps must be at least 1, got {max_steps}")
     module, root = load_recipe(config_path)
-    return module.run(config_path, root=root, resume=resume, max_steps=max_steps,
-                      run_dir=None if run_dir is None else Path(run_dir))
+    extra = {}
+    if resume_with_new_config:  # passed only when asked: a recipe's run() may predate it
+        if "resume_with_new_config" not in inspect.signature(module.run).parameters:
+            raise CamkitError(f"the recipe of {config_path} cannot resume with a new config: its "
+                              f"run() takes no resume_with_new_config (forward it to trainer.run)")
+        extra["resume_with_new_config"] = True
+    return module.run(config_path, root=root, resume=resume or resume_with_new_config,
+                      max_steps=max_steps, run_dir=None if run_dir is None else Path(run_dir),
+                      **extra)
 
 
 def load_recipe(config_path: Path) -> tuple[ModuleType, Path]:

@@ -2,7 +2,9 @@
 
 Layout::
 
-    RUN_DIR/config.yaml                      copy of the recipe that started the run
+    RUN_DIR/config.yaml                      copy of the recipe that started the run (or, after
+                                             --resume-with-new-config, of the one it goes on with;
+                                             log.jsonl's config_changed event holds old -> new)
     RUN_DIR/checkpoints/step-0000500.safetensors (+ .json)   camkit checkpoints (weights only)
     RUN_DIR/checkpoints/<net>/step-0000500.safetensors       training-only networks, when
                                              train.save_training_nets (not loadable by build)
@@ -38,6 +40,7 @@ from toolkit.checkpoints import save_checkpoint
 from toolkit.errors import CamkitError
 
 STATE_NAME = "state.pt"
+CONFIG_NAME = "config.yaml"
 STATE_FORMAT = 2
 _STATE_KEYS = ("format", "model_id", "variant", "step", "nets", "optimizers", "scaler", "ema",
                "rng", "train_seconds", "val", "means", "metrics_csv_bytes")
@@ -86,9 +89,11 @@ def load_state(run_dir: Path, model_id: str, variant: str) -> dict[str, Any]:
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as e:  # torch raises many types for truncated zips and bad pickles
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        from toolkit.checkpoints import torch_load_reason
+
         raise CamkitError(
-            f"training state {path} is corrupt or truncated ({first}); restore it from a backup, "
+            f"training state {path} is corrupt or truncated ({torch_load_reason(e)}); restore it "
+            f"from a backup, "
             f"or start over with --run-dir NEW_DIR"
         ) from None
     if isinstance(state, dict) and state.get("format") == 1:

@@ -47,7 +47,9 @@ kernels (CUDA); CPU runs are bit-identical for a seed without it.
 
 Resuming is explicit: ``resume=True`` (``camkit train --resume``) continues from ``state.pt`` and
 refuses when there is none; without it a run dir that already holds a run is an error, so nothing
-is overwritten by accident. Data order and augmentation are functions of (seed, epoch, index), and
+is overwritten by accident; a resume whose YAML changes values of the run's config.yaml is refused,
+listing them, unless ``resume_with_new_config`` (``--resume-with-new-config``; see ``run``). Data
+order and augmentation are functions of (seed, epoch, index), and
 state.pt holds every network, optimizer, the scaler, the EMA and each process's RNG states, so a
 resumed run continues bit for bit as the uninterrupted run would have.
 
@@ -59,6 +61,7 @@ rank 0 alone validates and writes.
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 from collections.abc import Iterator, Mapping
@@ -70,12 +73,13 @@ import torch
 from torch import nn
 
 from recipes._common import distributed, logs, runstate
-from recipes._common.config import check_keys, coerce, load_yaml, parse
+from recipes._common.config import as_plain, check_keys, coerce, load_yaml, parse
 from recipes._common.loop import Loop, steps_per_epoch
 from recipes._common.recipe import (  # noqa: F401  (the recipe API)
     RUN_KEYS, Phase, Recipe, StepContext,
 )
 from recipes._common.validation import PSNR_CAP_DB, evaluate  # noqa: F401
+from toolkit.artifacts import atomic_write_bytes
 from toolkit.errors import CamkitError, unknown
 
 AMP_DTYPES = ["bf16", "fp16"]
@@ -272,10 +276,16 @@ def build_fixed(recipe: Recipe, seed: int) -> dict[str, nn.Module]:
 
 def run(
     recipe: Recipe, config_path: Path, *, root: Path, resume: bool, max_steps: int | None,
-    run_dir: Path | None,
+    run_dir: Path | None, resume_with_new_config: bool = False,
 ) -> Path:
-    """Train (or resume) the run a recipe YAML describes; returns the final checkpoint."""
+    """Train (or resume) the run a recipe YAML describes; returns the final checkpoint.
+
+    On ``resume`` a config that changes keys of the one the run started with (RUN_DIR/config.yaml)
+    is refused unless ``resume_with_new_config``: then the run continues with the new values, the
+    change is logged (a ``config_changed`` event) and RUN_DIR/config.yaml becomes the new config.
+    """
     config_path = Path(config_path)
+    template = recipe
     cfg = load_config(recipe, config_path, root)
     recipe = configured(recipe, cfg, str(config_path))
     run_dir = Path(run_dir).resolve() if run_dir is not None else cfg.run_dir
@@ -283,6 +293,15 @@ def run(
     if total_steps < 1:
         raise CamkitError(f"--max-steps must be at least 1, got {total_steps}")
     runstate.check_start(run_dir, resume)
+    changes = config_changes(template, config_path, cfg, run_dir, root) if resume else {}
+    refused = {k: v for k, v in changes.items() if not _free_on_resume(k, cfg)}
+    if refused and not resume_with_new_config:
+        listed = ", ".join(f"{k} {_show(old)} -> {_show(new)}" for k, (old, new) in refused.items())
+        raise CamkitError(
+            f"{config_path} changes the config the run in {run_dir} started with ({listed}); "
+            f"restore the old values, or pass --resume-with-new-config to continue with the new "
+            f"ones (recorded in its log.jsonl)"
+        )
     procs = distributed.from_env()
     tensorboard = logs.tensorboard_wanted(cfg.train.tensorboard)
     fixed = build_fixed(recipe, cfg.train.seed)  # e.g. weights files: fail before reading data
@@ -294,11 +313,73 @@ def run(
                     fixed=fixed, tensorboard=tensorboard)
         if resume:
             loop.restore(runstate.load_state(run_dir, cfg.model, cfg.variant), total_steps)
+        if changes and procs.main:
+            runstate.log_event(run_dir, "config_changed", step=loop.step, config=str(config_path),
+                               forced=bool(refused),
+                               changes={k: {"old": old, "new": new}
+                                        for k, (old, new) in changes.items()})
+            atomic_write_bytes(run_dir / runstate.CONFIG_NAME, config_path.read_bytes())
         created = distributed.start(procs)
         try:
             return loop.train(total_steps, resumed=resume)
         finally:
             distributed.stop(created)
+
+
+#: config keys a resumed run may change without --resume-with-new-config: where the run lives and
+#: bookkeeping that cannot change the weights (train.steps too, under step schedules: see
+#: _free_on_resume; --max-steps, which leaves the YAML alone, never counts as a change)
+FREE_ON_RESUME = ("run_dir", "train.workers", "train.keep_checkpoints", "train.tensorboard")
+#: a key one of two configs lacks
+ABSENT = "(absent)"
+
+
+def config_changes(
+    recipe: Recipe, config_path: Path, cfg: RunConfig, run_dir: Path, root: Path
+) -> dict[str, tuple[Any, Any]]:
+    """Dotted key -> (old, new) for every value the config at ``config_path`` (parsed: ``cfg``)
+    changes of the one the run in ``run_dir`` started with (its config.yaml; none: no changes).
+    Both are compared parsed, so a key added with its default value or ``2e-3`` written
+    ``0.002`` is no change; an old config that no longer parses is compared as raw YAML."""
+    saved = Path(run_dir) / runstate.CONFIG_NAME
+    if not saved.is_file():
+        return {}
+    new = _flat(as_plain(cfg, root))
+    try:
+        old = _flat(as_plain(load_config(recipe, saved, root), root))
+    except CamkitError:
+        try:
+            old, new = _flat(load_yaml(saved)), _flat(load_yaml(config_path))
+        except CamkitError:
+            return {runstate.CONFIG_NAME: ("(unreadable)", str(config_path))}
+    keys = list(old) + [k for k in new if k not in old]
+    return {k: (old.get(k, ABSENT), new.get(k, ABSENT))
+            for k in keys if old.get(k, ABSENT) != new.get(k, ABSENT)}
+
+
+def _free_on_resume(key: str, cfg: RunConfig) -> bool:
+    if key in FREE_ON_RESUME:
+        return True
+    if key == "train.steps":  # like --max-steps, unless a cosine schedule stretches with it
+        t = cfg.train
+        return t.lr_schedule == "step" and all(
+            o.lr_schedule in (None, "step") for o in t.optimizers.values())
+    return False
+
+
+def _flat(tree: Any, prefix: str = "") -> dict[str, Any]:
+    """Nested mappings as {"a.b": value}; lists and scalars are values."""
+    if not isinstance(tree, Mapping):
+        return {prefix: tree}
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}.{key}" if prefix else str(key)
+        out.update(_flat(value, name) if isinstance(value, Mapping) and value else {name: value})
+    return out
+
+
+def _show(value: Any) -> str:
+    return value if value is ABSENT else json.dumps(value)
 
 
 @contextlib.contextmanager

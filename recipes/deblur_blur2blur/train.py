@@ -321,11 +321,11 @@ def finish(checkpoint: Path, config_path: Path, root: Path) -> Path:
 
 
 def run(config_path: Path, *, root: Path, resume: bool, max_steps: int | None,
-        run_dir: Path | None) -> Path:
+        run_dir: Path | None, resume_with_new_config: bool = False) -> Path:
     """The entry ``toolkit.training.run_recipe`` calls; returns the final (full-graph) checkpoint
     and writes the translator's beside it (``finish``)."""
     checkpoint = trainer.run(RECIPE, config_path, root=root, resume=resume, max_steps=max_steps,
-                             run_dir=run_dir)
+                             run_dir=run_dir, resume_with_new_config=resume_with_new_config)
     finish(Path(checkpoint), Path(config_path), root)
     return checkpoint
 

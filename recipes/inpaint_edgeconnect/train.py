@@ -313,10 +313,10 @@ def hole_metrics(net: ec.EdgeConnect, val: PackedValidation) -> dict[str, float]
 
 
 def run(config_path: Path, *, root: Path, resume: bool, max_steps: int | None,
-        run_dir: Path | None) -> Path:
+        run_dir: Path | None, resume_with_new_config: bool = False) -> Path:
     """Train, then record PSNR/SSIM inside the hole next to the final checkpoint."""
     path = trainer.run(RECIPE, config_path, root=root, resume=resume, max_steps=max_steps,
-                       run_dir=run_dir)
+                       run_dir=run_dir, resume_with_new_config=resume_with_new_config)
     cfg = trainer.load_config(RECIPE, Path(config_path), root)
     _, val = build_datasets(cfg.data, cfg.train.seed)
     metrics = hole_metrics(ec.build(cfg.variant, path), val)

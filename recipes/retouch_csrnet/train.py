@@ -110,7 +110,7 @@ RECIPE = trainer.Recipe(
 
 
 def run(config_path: Path, *, root: Path, resume: bool, max_steps: int | None,
-        run_dir: Path | None) -> Path:
+        run_dir: Path | None, resume_with_new_config: bool = False) -> Path:
     """The entry ``toolkit.training.run_recipe`` calls; returns the final checkpoint."""
     return trainer.run(RECIPE, config_path, root=root, resume=resume, max_steps=max_steps,
-                       run_dir=run_dir)
+                       run_dir=run_dir, resume_with_new_config=resume_with_new_config)

@@ -113,9 +113,10 @@ RECIPE = trainer.Recipe(
 
 
 def run(config_path: Path, *, root: Path = REPO, resume: bool = False,
-        max_steps: int | None = None, run_dir: Path | None = None) -> Path:
+        max_steps: int | None = None, run_dir: Path | None = None,
+        resume_with_new_config: bool = False) -> Path:
     return trainer.run(RECIPE, Path(config_path), root=root, resume=resume, max_steps=max_steps,
-                       run_dir=run_dir)
+                       run_dir=run_dir, resume_with_new_config=resume_with_new_config)
 
 
 if __name__ == "__main__":
