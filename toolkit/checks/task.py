@@ -12,7 +12,10 @@ with its hole filled with mid-grey (what a viewer sees before any fill).
 
 Fitting a photo to the artifact's static size: resize to cover and centre-crop, except for
 models whose ``ModelSpec.data_fit`` is ``"crop"`` (deblurring: resizing a blurry photo rescales
-its blur, so a photo at least as large as the artifact is centre-cropped, never resized).
+its blur, so a photo at least as large as the artifact is centre-cropped, never resized). Both
+happen as each photo is decoded, one pair at a time (``Pairs.fitted``), so a folder of huge
+photos costs one decode's memory, not every photo at full resolution. An input and target of
+different sizes are refused, never fitted separately.
 
 Beside them, the classical methods of ``ModelSpec.baselines`` (toolkit/checks/baselines.py) run
 once per data set and size and are reported under ``baselines``; they never change the verdict.
@@ -21,6 +24,7 @@ once per data set and size and are reported under ``baselines``; they never chan
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from statistics import mean
 
@@ -30,7 +34,7 @@ from toolkit.checks.metrics import masked_psnr_db, masked_ssim, psnr_db, ssim
 from toolkit.checks.parity import ArtifactCheck, check_sizes
 from toolkit.data.io import (from_layout, masked_files, paired_files, read_image, resize_cover,
                              to_layout)
-from toolkit.errors import CamkitError
+from toolkit.errors import CamkitError, check_count
 from toolkit.spec import ExportSpec, Tolerance
 
 
@@ -40,22 +44,78 @@ HOLE_FILL = 0.5
 
 def load_pairs(
     data_dir: Path, channels: int = 3, count: int | None = None, masked: bool = False
-) -> list[tuple]:
-    """Read the (first ``count``) items up front, so a bad file stops the run before any slow
-    work starts: (name, input, target) per pair, or (name, image, image, mask) for an
-    inpainting folder (``masked``)."""
-    if masked:
-        from toolkit.data.masks import read_mask
+) -> "Pairs":
+    """The (first ``count``) items of a data folder as a lazy ``Pairs`` sequence: (name, input,
+    target) per pair, or (name, image, image, mask) for an inpainting folder (``masked``).
 
-        out = []
-        for image, mask in masked_files(data_dir)[:count]:
-            photo = read_image(image, channels)
-            out.append((image.name, photo, photo, read_mask(mask)))
-        return out
-    return [
-        (inp.name, read_image(inp, channels), read_image(tgt, channels))
-        for inp, tgt in paired_files(data_dir)[:count]
-    ]
+    Every file's header is read up front, so a missing, unreadable or oversized file, and a pair
+    whose input and target differ in size (after EXIF orientation), stop the run before any slow
+    work starts; the pixels are decoded one item at a time when used (a file damaged past its
+    header fails then, with the same kind of one-line error)."""
+    from toolkit.data.io import image_size
+
+    check_count("--max-images", count)
+    files = masked_files(data_dir)[:count] if masked else paired_files(data_dir)[:count]
+    for first, second in files:
+        first_size, second_size = image_size(first), image_size(second)
+        if first_size != second_size and not masked:  # masks are resized to their photo
+            raise CamkitError(
+                f"{first} is {_hxw(first_size)} but its target {second} is {_hxw(second_size)} "
+                f"(HxW); a pair must be the same size: crop or resize one to match, or remove "
+                f"the pair"
+            )
+    return Pairs(files, channels, masked)
+
+
+def _hxw(size: tuple[int, int]) -> str:
+    return f"{size[0]}x{size[1]}"
+
+
+class Pairs(Sequence):
+    """The items of a data folder (``load_pairs``), decoded when indexed, one at a time, so a
+    folder of 200 MP photos never sits in memory at full resolution.
+
+    ``fitted(height, width, mode)`` is what the checks use: every item at the artifact's size,
+    each photo scaled down on load (``read_image(cover=...)``) or, for ``mode="crop"``,
+    centre-cropped at full resolution on load; those small arrays are kept, per size, so the
+    next artifact or accuracy-search trial at that size decodes nothing."""
+
+    def __init__(self, files: list[tuple[Path, Path]], channels: int, masked: bool):
+        self.files, self.channels, self.masked = list(files), channels, masked
+        self._fitted: dict[tuple[int, int, str], list] = {}
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [self[i] for i in range(len(self))[index]]
+        return self._decode(self.files[index], {})
+
+    def _decode(self, files: tuple[Path, Path], fit_on_load: dict) -> tuple:
+        first, second = files
+        if self.masked:
+            from toolkit.data.masks import read_mask
+
+            photo = read_image(first, self.channels, **fit_on_load)
+            if fit_on_load:  # thresholded after the fit in _fitted, whose error names the size
+                mask = (read_image(second, 1, **fit_on_load) > 0.5).astype(np.float32)
+            else:
+                mask = read_mask(second)
+            return first.name, photo, photo, mask
+        return (first.name, read_image(first, self.channels, **fit_on_load),
+                read_image(second, self.channels, **fit_on_load))
+
+    def fitted(self, height: int, width: int, mode: str) -> list:
+        """(name, input, target, mask or None) per item at height x width (see ``fit``)."""
+        key = (height, width, mode)
+        if key not in self._fitted:
+            on_load = {"crop" if mode == "crop" else "cover": (height, width)}
+            self._fitted[key] = [
+                _fit_item(self._decode(files, on_load), height, width, mode)
+                for files in self.files
+            ]
+        return self._fitted[key]
 
 
 def is_masked(spec: ExportSpec) -> bool:
@@ -66,16 +126,26 @@ def fit(image: np.ndarray, height: int, width: int, mode: str) -> np.ndarray:
     """``image`` at height x width: centre crop (``mode="crop"``, when large enough) or resize to
     cover + centre crop."""
     h, w = image.shape[:2]
+    if (h, w) == (height, width):
+        return image
     if mode == "crop" and h >= height and w >= width:
         top, left = (h - height) // 2, (w - width) // 2
         return image[top : top + height, left : left + width]
     return resize_cover(image, height, width)
 
 
-def _fitted(item: tuple, spec: ExportSpec, height: int, width: int):
+def _fitted_items(pairs, spec: ExportSpec, height: int, width: int) -> list:
+    """(name, input, target, mask or None) per item of ``pairs`` (``Pairs`` or a list of
+    load_pairs-style tuples) at height x width."""
+    if isinstance(pairs, Pairs):
+        return pairs.fitted(height, width, spec.model.data_fit)
+    return [_fit_item(item, height, width, spec.model.data_fit) for item in pairs]
+
+
+def _fit_item(item: tuple, height: int, width: int, mode: str):
     name, x_full, y_full = item[:3]
-    mode = spec.model.data_fit
-    x, y = fit(x_full, height, width, mode), fit(y_full, height, width, mode)
+    x = fit(x_full, height, width, mode)
+    y = x if y_full is x_full else fit(y_full, height, width, mode)
     mask = None
     if len(item) > 3:
         mask = (fit(item[3], height, width, mode) > 0.5).astype(np.float32)
@@ -114,8 +184,8 @@ def task_quality(runner, reference, spec: ExportSpec, pairs: list) -> dict:
     height, width = check_sizes(spec)[0]
     out_name = spec.model.outputs[0].name
     rows = []
-    for item in pairs:
-        name, x, y, mask = _fitted(item, spec, height, width)
+    items = _fitted_items(pairs, spec, height, width)
+    for name, x, y, mask in items:
         feeds = _feeds(spec, x, mask, name)
         art = np.clip(from_layout(runner(feeds)[out_name], spec.layout), 0, 1)
         flt = np.clip(from_layout(reference(feeds)[out_name], spec.layout), 0, 1)
@@ -141,7 +211,7 @@ def task_quality(runner, reference, spec: ExportSpec, pairs: list) -> dict:
     if is_masked(spec):
         # example sets often ship the photo with the hole already painted (EdgeConnect's
         # examples: white): then there is no ground truth in the hole and its PSNR is meaningless
-        painted = [item[0] for item in pairs if _painted_hole(item[1], item[3])]
+        painted = [name for name, x, _, mask in items if _painted_hole(x, mask)]
         if painted:
             out["warning"] = (f"{len(painted)} of {len(pairs)} photos have a constant colour inside "
                               f"the hole (painted in, e.g. {painted[0]}): no ground truth there")
@@ -175,10 +245,9 @@ def baseline_quality(spec: ExportSpec, pairs: list, data_dir: Path, psf_path: Pa
     given = baselines.read_psf(psf_path) if psf_path is not None else None
     per_name: dict[str, list] = {n: [] for n in names}
     psf_used = []
-    work = [(item, n) for item in pairs for n in names]
-    bar = tqdm(total=len(work), desc="baselines", unit="run", disable=None, file=sys.stderr)
-    for item in pairs:
-        name, x, y, mask = _fitted(item, spec, height, width)
+    bar = tqdm(total=len(pairs) * len(names), desc="baselines", unit="run", disable=None,
+               file=sys.stderr)
+    for name, x, y, mask in _fitted_items(pairs, spec, height, width):
         psf = None
         if any(n in baselines.DEBLUR for n in names):
             if given is not None:

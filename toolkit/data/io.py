@@ -6,6 +6,7 @@ take NHWC: ``to_layout`` does the batch/layout step in one place.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import re
 from pathlib import Path
@@ -22,31 +23,140 @@ def list_images(folder: Path) -> list[Path]:
     folder = Path(folder)
     if not folder.is_dir():
         raise CamkitError(f"{folder} is not a folder of images")
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    try:
+        return sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    except PermissionError:
+        raise CamkitError(f"cannot list {folder}: permission denied; make it readable "
+                          f"(chmod a+rX) or copy the photos somewhere you can read") from None
 
 
-def read_image(path: Path, channels: int = 3) -> np.ndarray:
-    """HWC float32 in [0, 1]. ``channels`` 3 (RGB) or 1 (grey: masks, edges)."""
-    from PIL import Image, UnidentifiedImageError
+#: camkit's own decompression-bomb guard, in pixels: PIL's default warns at 89 MP and fails at
+#: 179 MP, below what phone cameras take (200 MP sensors), so read_image lifts it to this
+MAX_IMAGE_PIXELS = 250_000_000
+#: EXIF orientations (1..8) that swap width and height
+_SWAPS_SIDES = (5, 6, 7, 8)
+
+
+def read_image(
+    path: Path,
+    channels: int = 3,
+    cover: tuple[int, int] | None = None,
+    crop: tuple[int, int] | None = None,
+) -> np.ndarray:
+    """HWC float32 in [0, 1], upright (the EXIF orientation applied). ``channels`` 3 (RGB) or 1
+    (grey: masks, edges).
+
+    For callers that need less than the whole photo (give at most one of them):
+
+    * ``cover=(height, width)`` scales the photo down on load, never up, to the smallest size
+      that still covers height x width with its aspect kept (the size ``resize_cover`` scales
+      to before its centre crop). A JPEG is decoded at 1/2, 1/4 or 1/8 scale by the decoder
+      itself (``Image.draft``), other formats are reduced by an integer factor before the final
+      bicubic step (``reducing_gap``), both keeping at least twice the final size, so a 200 MP
+      photo never becomes a full-size float array.
+    * ``crop=(height, width)`` centre-crops a photo at least that large at full resolution;
+      the rest of the decoded pixels are dropped before the conversion to float. A smaller
+      photo comes back whole.
+    """
+    from PIL import Image, ImageOps
 
     path = Path(path)
+    with _open(path) as im:
+        if channels != 1 and im.mode in _GREY_MODES:
+            raise CamkitError(
+                f"{path} has 1 channel (mode {im.mode}), the model wants {channels} (RGB); "
+                f"convert it to RGB first"
+            )
+        scaled = None
+        if cover is not None:
+            scaled = _cover_size(upright_size(im), cover)
+            if scaled is not None:
+                wanted = scaled[::-1] if _orientation(im) in _SWAPS_SIDES else scaled
+                im.draft(None, (2 * wanted[0], 2 * wanted[1]))  # JPEG only; a no-op elsewhere
+        im.load()
+        ImageOps.exif_transpose(im, in_place=True)
+        if crop is not None and im.height >= crop[0] and im.width >= crop[1]:
+            top, left = (im.height - crop[0]) // 2, (im.width - crop[1]) // 2
+            im = im.crop((left, top, left + crop[1], top + crop[0]))
+        mode = "L" if channels == 1 else "RGB"
+        if im.mode != mode:
+            im = im.convert(mode)
+        if scaled is not None:
+            im = im.resize(scaled, Image.BICUBIC, reducing_gap=2.0)
+        arr = np.asarray(im, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    return arr / 255.0
+
+
+def image_size(path: Path) -> tuple[int, int]:
+    """(height, width) of an image file as ``read_image`` returns it (EXIF orientation applied),
+    from its header: nothing is decoded."""
+    with _open(Path(path)) as im:
+        width, height = upright_size(im)
+    return height, width
+
+
+def upright_size(im) -> tuple[int, int]:
+    """(width, height) of an opened PIL image once its EXIF orientation is applied."""
+    return im.size[::-1] if _orientation(im) in _SWAPS_SIDES else im.size
+
+
+def _orientation(im) -> int:
+    """The EXIF orientation (1 = upright) of an opened, not necessarily decoded, image."""
+    if im.format == "PNG" and "exif" not in im.info:
+        return 1  # asking PIL would decode the whole PNG to look for an eXIf chunk after the pixels
+    orientation = im.getexif().get(0x0112, 1)
+    return orientation if orientation in range(1, 9) else 1
+
+
+def _cover_size(size_wh: tuple[int, int], cover_hw: tuple[int, int]) -> tuple[int, int] | None:
+    """(width, height) that covers ``cover_hw`` (as resize_cover scales), or None when the image
+    is not larger than that (read_image never scales up)."""
+    w, h = size_wh
+    height, width = cover_hw
+    scale = max(height / h, width / w)
+    if scale >= 1:
+        return None
+    return max(width, round(w * scale)), max(height, round(h * scale))
+
+
+@contextlib.contextmanager
+def _open(path: Path):
+    """The PIL image of ``path`` (header read, pixels not yet decoded) under camkit's pixel
+    limit instead of PIL's; every failure to read it, now or while decoding, is a one-line
+    CamkitError."""
+    from PIL import Image, UnidentifiedImageError
+
     try:
-        with Image.open(path) as im:
-            im.load()
-            if channels == 1:
-                arr = np.asarray(im.convert("L"), dtype=np.float32)[..., None]
-            elif im.mode in _GREY_MODES:
-                raise CamkitError(
-                    f"{path} has 1 channel (mode {im.mode}), the model wants {channels} (RGB); "
-                    f"convert it to RGB first"
-                )
-            else:
-                arr = np.asarray(im.convert("RGB"), dtype=np.float32)
+        pil_limit, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None  # checked just below
+        try:
+            opened = Image.open(path)
+        finally:
+            Image.MAX_IMAGE_PIXELS = pil_limit
+        with opened as im:
+            width, height = im.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise _too_many_pixels(path, width, height)
+            yield im
     except FileNotFoundError:
         raise CamkitError(f"image {path} does not exist") from None
+    except PermissionError:
+        raise CamkitError(f"cannot read {path}: permission denied; make it readable "
+                          f"(chmod a+r) or copy it somewhere you can read") from None
+    except Image.DecompressionBombError as e:  # PIL's guard, should another thread restore it
+        raise CamkitError(f"{path} is too large to read ({e}); scale it down first (e.g. to "
+                          f"8000 px on its long side)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise CamkitError(f"cannot read {path} as an image ({e}); is it corrupt or truncated?") from None
-    return arr / 255.0
+
+
+def _too_many_pixels(path: Path, width: int, height: int) -> CamkitError:
+    return CamkitError(
+        f"{path} is {height}x{width} px (HxW), {width * height / 1e6:.1f} megapixels, over "
+        f"camkit's limit of {MAX_IMAGE_PIXELS / 1e6:g} megapixels; scale it down first (e.g. "
+        f"to 8000 px on its long side)"
+    )
 
 
 def to_uint8(image: np.ndarray) -> np.ndarray:

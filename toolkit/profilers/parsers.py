@@ -44,8 +44,28 @@ _BYTES_PER_MB = 1024.0 * 1024.0  # MiB, the unit benchmark_model's "(MB)" figure
 
 
 def _text_and_sha(raw: str | bytes) -> tuple[str, str]:
+    """The capture as text (see ``_decode``) and the sha256 of its bytes as given."""
     data = raw if isinstance(raw, bytes) else raw.encode()
-    return data.decode("utf-8", errors="replace"), hashlib.sha256(data).hexdigest()
+    return _decode(data), hashlib.sha256(data).hexdigest()
+
+
+def _decode(data: bytes) -> str:
+    """Text of a capture in the encodings shells write: UTF-8 (with or without a BOM), UTF-16
+    LE/BE with a BOM (PowerShell 5's ``>``), and UTF-16 without one, recognised by a NUL in
+    every other byte; undecodable bytes become U+FFFD."""
+    import codecs
+
+    for bom, encoding in ((codecs.BOM_UTF8, "utf-8"), (codecs.BOM_UTF16_LE, "utf-16-le"),
+                          (codecs.BOM_UTF16_BE, "utf-16-be")):
+        if data.startswith(bom):
+            return data[len(bom):].decode(encoding, errors="replace")
+    even, odd = data[0::2], data[1::2]
+    if len(data) >= 2:  # an odd length: a capture cut mid-character, the rest still decodes
+        if odd.count(0) == len(odd) and even.count(0) < len(even):
+            return data.decode("utf-16-le", errors="replace")
+        if even.count(0) == len(even) and odd.count(0) < len(odd):
+            return data.decode("utf-16-be", errors="replace")
+    return data.decode("utf-8", errors="replace")
 
 
 def _body(line: str) -> str:

@@ -24,7 +24,14 @@ CALIBRATION_ROOT = Path(__file__).resolve().parents[2] / "calibration"
 def set_names() -> list[str]:
     if not CALIBRATION_ROOT.is_dir():
         return []
-    return sorted(p.name for p in CALIBRATION_ROOT.iterdir() if (p / "manifest.json").exists())
+    return sorted(p.name for p in CALIBRATION_ROOT.iterdir() if _is_set(p))
+
+
+def _is_set(folder: Path) -> bool:
+    try:
+        return (folder / "manifest.json").exists()
+    except PermissionError:  # a set another user keeps private: calibration_set says so
+        return True
 
 
 def calibration_set(name: str) -> list[Path]:
@@ -35,18 +42,42 @@ def calibration_set(name: str) -> list[Path]:
                 f"no calibration/ folder at {CALIBRATION_ROOT}; run camkit from a clone of the repo"
             )
         raise unknown("calibration set", name, set_names())
-    folder = CALIBRATION_ROOT / name
-    manifest = json.loads((folder / "manifest.json").read_text())
+    return verified_set(CALIBRATION_ROOT / name)
+
+
+def verified_set(folder: Path) -> list[Path]:
+    """The image paths of the calibration set in ``folder`` (its manifest.json lists file and
+    sha256), each verified against its sha256; one-line errors for a set that is damaged or
+    that this user cannot read."""
+    folder = Path(folder)
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        entries = [(folder / e["file"], e["sha256"]) for e in manifest["files"]]
+    except PermissionError:
+        raise _unreadable(folder) from None
+    except (OSError, ValueError, KeyError, TypeError):
+        raise CamkitError(f"{folder / 'manifest.json'} is not a calibration manifest (files: "
+                          f"file, sha256); rebuild the set with camkit calib build") from None
     paths = []
-    for entry in manifest["files"]:
-        path = folder / entry["file"]
-        if not path.is_file():
-            raise CamkitError(f"calibration image {path} is missing; restore it with git checkout")
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
-        if digest != entry["sha256"]:
+    for path, sha256 in entries:
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise CamkitError(f"calibration image {path} is missing; restore it (git checkout "
+                              f"for a shipped set) or rebuild the set") from None
+        except PermissionError:
+            raise _unreadable(folder) from None
+        if hashlib.sha256(data).hexdigest() != sha256:
             raise CamkitError(f"calibration image {path} does not match its sha256 in manifest.json")
         paths.append(path)
     return paths
+
+
+def _unreadable(folder: Path) -> CamkitError:
+    return CamkitError(
+        f"cannot read calibration set {folder}: permission denied; ask its owner to run "
+        f"chmod -R a+rX {folder}, or build your own with camkit calib build --out DIR"
+    )
 
 
 def feeds_for(
@@ -96,20 +127,29 @@ def sample_feeds(spec: ExportSpec, count: int | None = None) -> list[tuple[str, 
 
 
 def calibration_feeds(spec: ExportSpec, source: str | Path | None = None) -> list[dict]:
-    """Calibration inputs for quantized exports: every image of a set (name) or folder (path),
-    in the spec's layout at its sample size. Deterministic: sorted files, fixed resize/crop."""
+    """Calibration inputs for quantized exports: every image of a set (name), of a set folder
+    (a path holding manifest.json, e.g. from ``camkit calib build --out``; verified like a
+    named set) or of a folder of photos, in the spec's layout at its sample size.
+    Deterministic: sorted files, fixed resize/crop. Each photo is scaled down as it is decoded
+    (``read_image(cover=...)``), so only the small feeds are kept."""
     from toolkit.data.io import list_images
 
     if source is None:
         paths = calibration_set(spec.model.calibration_set)
     elif Path(source).is_dir():
-        paths = list_images(Path(source))
+        folder = Path(source)
+        try:
+            is_set = (folder / "manifest.json").is_file()
+            paths = verified_set(folder) if is_set else list_images(folder)
+        except PermissionError:
+            raise _unreadable(folder) from None
         if not paths:
             raise CamkitError(f"calibration folder {source} holds no images (.png, .jpg, ...)")
     else:
         paths = calibration_set(str(source))
     channels = photo_channels(spec)
-    return [feeds_for(read_image(p, channels), spec, name=p.name) for p in paths]
+    size = spec.sample_size
+    return [feeds_for(read_image(p, channels, cover=size), spec, name=p.name) for p in paths]
 
 
 def _source_entries(folder: Path) -> dict[str, dict]:
@@ -139,9 +179,12 @@ def build_set(
     ``size`` per photo.
 
     Photos are taken in sorted order (the first ``count``), each scaled down only when its short
-    side exceeds 2x the crop (so crops keep photo-like detail), then cropped at positions drawn
-    from ``seed``: the same inputs always give the same set. Written to a temp folder and renamed
-    into place; an existing set is never replaced.
+    side exceeds 2x the crop (so crops keep photo-like detail; the scaling happens as it is
+    decoded, one photo at a time), then cropped at positions drawn from ``seed``: the same
+    inputs always give the same set. Written to a temp folder and renamed into place with the
+    usual modes (folder 0o777, files 0o666, less the umask), so other users can calibrate on
+    it; an existing set is never replaced. ``root`` is the folder that receives ``name/``
+    (default: the repository's calibration/).
 
     Licences: ``license_text`` when given; else, when ``source`` is itself a camkit set (its
     manifest.json lists the photo), each crop inherits that photo's source and licence; else
@@ -153,7 +196,7 @@ def build_set(
     import shutil
     import tempfile
 
-    from toolkit.data.io import list_images, write_image
+    from toolkit.data.io import image_size, list_images, write_image
 
     root = Path(root) if root is not None else CALIBRATION_ROOT
     if not name or not all(c.isalnum() or c in "-_" for c in name):
@@ -169,13 +212,16 @@ def build_set(
         raise CamkitError(f"{source} holds no images (.png, .jpg, ...)")
     inherited = _source_entries(Path(source))
     rng = np.random.default_rng(seed)
-    root.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=root))
+    except OSError as e:
+        raise CamkitError(f"cannot create the set in {root} ({e.strerror}); pass --out a folder "
+                          f"you can write") from None
     try:
         entries = []
         for i, path in enumerate(paths):
-            image = read_image(path)
-            h, w = image.shape[:2]
+            h, w = image_size(path)
             if h < height or w < width:
                 raise CamkitError(
                     f"{path} is {h}x{w}, smaller than the calibration size {height}x{width}; "
@@ -183,8 +229,10 @@ def build_set(
                 )
             scale = min(h, w) / (2 * min(height, width))
             if scale > 1:
-                image = resize_cover(image, round(h / scale), round(w / scale))
-                h, w = image.shape[:2]
+                h, w = round(h / scale), round(w / scale)
+                image = resize_cover(read_image(path, cover=(h, w)), h, w)  # crop the rounding
+            else:
+                image = read_image(path)
             origin = inherited.get(path.name)
             for k in range(per_photo):
                 top = int(rng.integers(0, h - height + 1))
@@ -209,6 +257,9 @@ def build_set(
             "files": entries,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0o700: others could not read the set
         os.replace(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
