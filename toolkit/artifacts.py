@@ -1,8 +1,9 @@
 """Artifact naming, atomic writes and manifest.json: the contract with checks, profilers, demos.
 
 An artifact is ``artifacts/<model_id>/<variant>/<model_id>-<variant>-<precision>[-tags].<suffix>``
-with ``<stem>.<suffix>.manifest.json`` and ``<stem>.sample.npz`` (sample input and torch reference output)
-beside it. Tags appear only for non-default exports: ``nhwc``, ``uint8`` (uint8 input and output
+with ``<artifact>.manifest.json`` and its own ``<artifact>.sample.npz`` (sample input and torch
+reference output; the manifest names it and its sha256) beside it. A folder of them is published
+as one unit and checked against one invariant: toolkit/publish.py. Tags appear only for non-default exports: ``nhwc``, ``uint8`` (uint8 input and output
 tensors), ``dyn`` (dynamic height and width) or ``HxW`` (a static size other than the variant
 default).
 """
@@ -201,21 +202,3 @@ def read_manifest(path: Path) -> dict[str, Any]:
             f"{MANIFEST_SCHEMA}; re-export with this version"
         )
     return manifest
-
-
-def find_manifests(target: Path) -> list[Path]:
-    """Manifests named by ``target``: a manifest file, an artifact, or a folder (searched deep)."""
-    target = Path(target)
-    if not target.exists():
-        raise CamkitError(f"{target} does not exist; pass a manifest.json or an artifacts folder")
-    if target.name.endswith(".manifest.json"):
-        return [target]
-    if target.is_dir() and not target.name.endswith(".mlpackage"):
-        found = sorted(target.rglob("*.manifest.json"))
-        if not found:
-            raise CamkitError(f"no *.manifest.json under {target}; run 'camkit export' first")
-        return found
-    candidate = manifest_path(target)
-    if candidate.exists():
-        return [candidate]
-    raise CamkitError(f"{target} is neither a manifest, an artifact with one, nor a folder")

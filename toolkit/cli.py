@@ -11,10 +11,11 @@ import os
 import sys
 import textwrap
 from pathlib import Path
+from typing import NoReturn
 
 from toolkit import __version__
 from toolkit._quiet import quiet_environment
-from toolkit.errors import CamkitError
+from toolkit.errors import CamkitError, suggest
 
 EPILOG = """\
 typical flow:
@@ -44,8 +45,55 @@ def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
 
+def positive_int(text: str) -> int:
+    """argparse ``type=`` for counts such as --max-images N: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"want a whole number of at least 1, got '{text}'") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with camkit's errors: one ``camkit: error:`` line and exit 2; an unknown option
+    names the nearest option of the (sub)command it was given to."""
+
+    def error(self, message: str) -> NoReturn:
+        import re
+
+        choice = re.search(r"invalid choice: '([^']*)' \(choose from (.*)\)", message)
+        if choice:  # an unknown command or choice: name the nearest one
+            options = re.findall(r"'([^']*)'", choice[2]) or [c.strip() for c in choice[2].split(",")]
+            message += suggest(choice[1], options)
+        self.exit(2, f"camkit: error: {message}; see '{self.prog} --help'\n")
+
+    def parse_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201 - argparse's API
+        known, extras = self.parse_known_args(args, namespace)
+        if extras:
+            parser = self._command_parser(known)
+            word = next((a for a in extras if a.startswith("-")), extras[0])
+            options = [o for a in parser._actions for o in a.option_strings]
+            hint = suggest(word.split("=", 1)[0], options) if word.startswith("-") else ""
+            parser.error(f"unrecognized argument {word}{hint}")
+        return known
+
+    def _command_parser(self, known: argparse.Namespace) -> argparse.ArgumentParser:
+        """The (sub)command parser ``known`` was parsed by: the innermost one chosen."""
+        parser = self
+        while True:
+            sub = next((a for a in parser._actions if isinstance(a, argparse._SubParsersAction)),
+                       None)
+            chosen = None if sub is None else sub.choices.get(getattr(known, sub.dest, None))
+            if chosen is None:
+                return parser
+            parser = chosen
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = Parser(
         prog="camkit",
         description="Ship camera-pipeline neural networks to phones: train, export to ONNX, "
         "LiteRT and Core ML, and gate CI on PSNR/SSIM parity.",
@@ -53,7 +101,8 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"camkit {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True,
+                                parser_class=Parser)
 
     p = sub.add_parser("list", help="models, variants, formats and precisions from the registry")
     p.add_argument("--macs", action="store_true",
@@ -67,7 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="export a model to ONNX / LiteRT / Core ML, then check parity",
         description="Export MODEL to each --format x --precision. Artifacts land in "
         "OUT/<model>/<variant>/<model>-<variant>-<precision>[-tags].<suffix> with a "
-        "manifest.json beside each; parity checks run afterwards unless --no-check.",
+        "manifest.json and a sample beside each. The new set is built beside the folder, checked "
+        "(parity, and task quality with --data) and published by one atomic rename only when the "
+        "check passes; a failed, killed or concurrent export leaves the folder as it was "
+        "(docs/reliability.md).",
     )
     p.add_argument("model", help="model id (see 'camkit list')")
     p.add_argument("--variant", help="variant (default: the model's default variant)")
@@ -102,11 +154,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, metavar="DIR",
                    help="paired folder (input/ and target/ with matching names) that "
                    "--max-drop-db measures the drop on; the checks after export use it too")
-    p.add_argument("--max-images", type=int, metavar="N",
+    p.add_argument("--max-images", type=positive_int, metavar="N",
                    help="use only the first N pairs of --data (the search and the checks) and "
                    "the first N sample photos in the checks")
     p.add_argument("--out", type=Path, default=Path("artifacts"), help="artifact root")
-    p.add_argument("--no-check", action="store_true", help="skip the parity checks")
+    p.add_argument("--no-check", action="store_true",
+                   help="publish without the checks (the folder is still published as one unit)")
 
     p = sub.add_parser(
         "check",
@@ -132,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", type=Path, metavar="DIR",
                    help="task data: paired, GoPro-style or inpainting folder (see above)")
     p.add_argument("--out", type=Path, help="where the reports go (default: beside the target)")
-    p.add_argument("--max-images", type=int, help="use only the first N sample photos, and the first N pairs of --data")
+    p.add_argument("--max-images", type=positive_int, help="use only the first N sample photos, and the first N pairs of --data")
     p.add_argument("--max-drop-db", type=float,
                    help="task-PSNR drop budget for quantized (w8*) artifacts with --data "
                    "(default: the card's, 0.3 dB for w8a8 and 0.05 dB for w8a16)")
@@ -142,6 +195,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "estimated per photo from its cepstrum (recorded in check.json)")
     p.add_argument("--no-baselines", action="store_true",
                    help="skip the classical baselines (they are slow at 720p)")
+    p.add_argument("--accept-stored-sample", action="store_true",
+                   help="when an artifact's checkpoint is gone or changed, compare it with the "
+                   "torch output stored in its sample at export time (one photo) instead of "
+                   "failing; the report says so")
 
     p = sub.add_parser(
         "train",
@@ -151,6 +208,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("config", type=Path, help="recipe YAML, e.g. recipes/retouch_csrnet/paper.yaml")
     p.add_argument("--resume", action="store_true", help="continue from the run dir's last state")
+    p.add_argument("--resume-with-new-config", action="store_true",
+                   help="resume although CONFIG changes values of the config the run started "
+                   "with (refused otherwise): train on with the new values, record the change "
+                   "in the run's log.jsonl and keep CONFIG as the run's config.yaml")
     p.add_argument("--max-steps", type=int, help="override the recipe's step count")
     p.add_argument("--run-dir", type=Path, help="override the recipe's run directory")
     p.add_argument(
@@ -209,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--license", default=None,
                    help="licence recorded for every image (default: inherited from the source "
                    "set's manifest.json, else 'user-provided; licence not stated')")
+    q.add_argument("--out", type=Path, default=None, metavar="DIR",
+                   help="folder in which NAME/ is created (default: the repository's "
+                   "calibration/); export such a set with --calib DIR/NAME")
 
     p = sub.add_parser(
         "profile",
@@ -402,7 +466,8 @@ def cmd_list(args) -> int:
 
 def cmd_export(args) -> int:
     from toolkit import registry
-    from toolkit.export import export_artifacts, make_spec, parse_size, resolve_weights
+    from toolkit.export import (GateFailed, export_artifacts, make_spec, parse_size,
+                                resolve_weights)
 
     model_id = args.model
     registry.model_module(model_id)
@@ -428,21 +493,33 @@ def cmd_export(args) -> int:
 
         if args.data is None:
             raise CamkitError("--max-drop-db budgets the task drop, which needs --data PAIRED_DIR")
-        if args.max_images is not None and args.max_images < 1:
-            raise CamkitError(f"--max-images must be at least 1, got {args.max_images}")
         accuracy = AccuracyTarget(args.max_drop_db, args.data,
                                   load_pairs(args.data, photo_channels(spec),
                                              args.max_images, masked=is_masked(spec)))
-    manifests = export_artifacts(
-        spec, weights, formats, precisions, args.out, calib_source=args.calib, accuracy=accuracy
-    )
-    for m in manifests:
-        print(f"wrote {m.parent / m.name.removesuffix('.manifest.json')}")
-        _print_kept_float(m)
+    gate = None
+    if not args.no_check:
+        def gate(staged: list[Path]) -> bool:
+            """Check the staged set where it stands; only a passing set is published."""
+            for m in staged:
+                print(f"exported {m.name.removesuffix('.manifest.json')}")
+                _print_kept_float(m)
+            return _run_checks(staged[0].parent, args.data, None, args.max_images, only=staged,
+                               max_drop_db=args.max_drop_db, quiet_paths=True) == 0
+    try:
+        manifests = export_artifacts(spec, weights, formats, precisions, args.out,
+                                     calib_source=args.calib, accuracy=accuracy, gate=gate)
+    except GateFailed as e:
+        print(f"camkit: error: {e}", file=sys.stderr)
+        return 1
     if args.no_check:
+        for m in manifests:
+            print(f"wrote {m.parent / m.name.removesuffix('.manifest.json')}")
+            _print_kept_float(m)
         return 0
-    return _run_checks(manifests[0].parent, args.data, None, args.max_images, only=manifests,
-                       max_drop_db=args.max_drop_db)
+    folder = manifests[0].parent
+    print(f"published {len(manifests)} artifact(s) in {folder}")
+    print(f"reports: {folder / 'check.json'}, {folder / 'check.junit.xml'}, {folder / 'check.md'}")
+    return 0
 
 
 def _print_kept_float(manifest_path: Path) -> None:
@@ -458,23 +535,34 @@ def _print_kept_float(manifest_path: Path) -> None:
 
 
 def _run_checks(target, data, out, max_images, only=None, max_drop_db=None, baselines=True,
-                psf=None) -> int:
+                psf=None, accept_stored_sample=False, quiet_paths=False) -> int:
     from toolkit.checks.gate import run_checks
     from toolkit.checks.report import markdown
 
     if max_drop_db is not None and data is None:
         raise CamkitError("--max-drop-db budgets the task drop, which needs --data PAIRED_DIR")
     results, paths = run_checks(target, data, out, max_images, only=only, max_drop_db=max_drop_db,
-                                baselines=baselines, psf=psf)
+                                baselines=baselines, psf=psf,
+                                accept_stored_sample=accept_stored_sample)
     print(markdown(results), end="")
-    print(f"reports: {paths['json']}, {paths['junit']}, {paths['markdown']}")
+    if not quiet_paths:
+        print(f"reports: {paths['json']}, {paths['junit']}, {paths['markdown']}")
     return 0 if all(r.passed for r in results) else 1
 
 
 def cmd_check(args) -> int:
-    return _run_checks(args.target, args.data, args.out, args.max_images,
-                       max_drop_db=args.max_drop_db, baselines=not args.no_baselines,
-                       psf=args.psf)
+    from contextlib import ExitStack
+
+    from toolkit.publish import FolderLock, scan
+
+    target = Path(args.target)
+    with ExitStack() as locks:  # no export may publish into a folder while it is checked
+        if target.exists():
+            for folder in sorted({m.parent for m in scan(target).manifests}):
+                locks.enter_context(FolderLock(folder, "check", best_effort=True))
+        return _run_checks(target, args.data, args.out, args.max_images,
+                           max_drop_db=args.max_drop_db, baselines=not args.no_baselines,
+                           psf=args.psf, accept_stored_sample=args.accept_stored_sample)
 
 
 def cmd_train(args) -> int:
@@ -486,7 +574,8 @@ def cmd_train(args) -> int:
                               f"torchvision's vgg19 ImageNet checkpoint vgg19-dcbb9e9d.pth")
         os.environ["CAMKIT_VGG19_WEIGHTS"] = str(args.vgg_weights.resolve())
     checkpoint = run_recipe(
-        args.config, resume=args.resume, max_steps=args.max_steps, run_dir=args.run_dir
+        args.config, resume=args.resume, max_steps=args.max_steps, run_dir=args.run_dir,
+        resume_with_new_config=args.resume_with_new_config,
     )
     if checkpoint is not None and os.environ.get("RANK", "0") == "0":  # once under torchrun
         print(f"checkpoint: {checkpoint}")
@@ -518,8 +607,9 @@ def cmd_calib(args) -> int:
     if args.count is not None and args.count < 1:
         raise CamkitError(f"--count must be at least 1, got {args.count}")
     path = build_set(args.source, args.name, parse_size(args.size), args.count, args.seed,
-                     args.license, per_photo=args.per_photo)
-    print(f"wrote {path} ({len(list(path.glob('*.png')))} images); use it with --calib {args.name}")
+                     args.license, root=args.out, per_photo=args.per_photo)
+    use = args.name if args.out is None else path
+    print(f"wrote {path} ({len(list(path.glob('*.png')))} images); use it with --calib {use}")
     return 0
 
 
@@ -539,6 +629,10 @@ def _emit_profile(result, json_path: Path | None, extra: str = "") -> None:
 
 
 def cmd_profile(args) -> int:
+    json_path = getattr(args, "json", None)
+    if json_path is not None and json_path.is_dir():  # before minutes of profiling, not after
+        raise CamkitError(f"--json {json_path} is a folder; pass a file path such as "
+                          f"{json_path / 'profile.json'}")
     if args.profile_command == "run":
         return _profile_run(args)
     if args.profile_command == "compare":
@@ -729,6 +823,38 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("camkit: interrupted", file=sys.stderr)
         return 130
+    except OSError as e:  # full disk, read-only folder, a file where a folder should be, ...
+        print(f"camkit: error: {os_error_message(e)}", file=sys.stderr)
+        return 2
+
+
+def os_error_message(e: OSError) -> str:
+    """One line for an operating-system error: what failed, on which path, and the fix. Writes
+    are atomic (temp file + rename), so existing files were left as they were."""
+    import errno
+
+    path = e.filename2 or e.filename or ""  # a rename's destination is filename2
+    name = Path(path).name
+    if name.startswith(".") and (name.endswith(".tmp") or ".staging-" in name):
+        path = str(Path(path).parent)  # a temp file of an atomic write: name the folder
+    where = f" ({path})" if path else ""
+    fixes = {
+        errno.ENOSPC: "free disk space or write elsewhere (--out)",
+        errno.EDQUOT: "free disk space or write elsewhere (--out)",
+        errno.EFBIG: "the file system refused a file this large; write elsewhere (--out)",
+        errno.EACCES: "the folder is not writable by you; pass a writable --out",
+        errno.EPERM: "the folder is not writable by you; pass a writable --out",
+        errno.EROFS: "the folder is on a read-only file system; pass a writable --out",
+        errno.ENOTDIR: "a file stands where a folder is needed; pass a folder path or move the "
+                       "file",
+        errno.EEXIST: "a file stands where a folder is needed; pass a folder path or move the "
+                      "file",
+        errno.EISDIR: "that path is a folder; pass a file path",
+        errno.ENAMETOOLONG: "use a shorter path",
+    }
+    fix = fixes.get(e.errno, "check the path and try again")
+    return (f"{e.strerror or type(e).__name__}{where}; {fix} (existing files were left "
+            f"unchanged)")
 
 
 if __name__ == "__main__":

@@ -1,15 +1,19 @@
 """``camkit export``: checkpoint -> prepared module -> one artifact per format x precision.
 
-Each artifact is written in a staging folder and moved into place only when it is complete, with
-its manifest.json and the sample I/O beside it, so a failed or interrupted export never leaves a
-half-written file where a good one was.
+The whole artifact folder is published as one unit (toolkit/publish.py): under a lock, its next
+version is built beside it -- every artifact with its manifest and its own sample -- optionally
+checked by ``gate``, and swapped in by one atomic rename. A failed, killed or concurrent export,
+or one whose check fails, leaves the previous consistent folder as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from toolkit import artifacts, registry
+from toolkit import artifacts, publish, registry
 from toolkit._quiet import quiet
 from toolkit.checkpoints import checkpoint_info, shipped_checkpoint
 from toolkit.conversion._common import SCHEME_FILE, prepare_for_export, torch_runner
@@ -32,6 +36,19 @@ FLOAT_PRECISIONS = ("fp32", "fp16")
 DEFAULT_FLOAT_PRECISIONS = ("w8a8",)
 #: seed for --random-weights, recorded in the manifest so checks can rebuild the same model
 RANDOM_WEIGHTS_SEED = 0
+#: an export holds about this many forward passes' live tensors at once (the torch reference
+#: beside a runtime's), on top of the weights: what ``check_memory`` budgets
+FORWARDS_AT_ONCE = 2
+
+
+class GateFailed(CamkitError):
+    """The export's own check failed: nothing was published, the new set sits in ``kept``."""
+
+    def __init__(self, folder: Path, kept: Path) -> None:
+        self.folder, self.kept = folder, kept
+        super().__init__(f"the new artifacts failed their check and were not published; "
+                         f"{folder} is unchanged, the failed set is kept for inspection in "
+                         f"{kept}")
 
 
 @dataclass(frozen=True)
@@ -70,8 +87,13 @@ def resolve_weights(model_id: str, variant: str, checkpoint: Path | None, random
     if random:
         return Weights(None, RANDOM_WEIGHTS_SEED)
     if checkpoint is not None:
+        if Path(checkpoint).is_dir():
+            from toolkit.checkpoints import folder_given
+
+            raise folder_given(Path(checkpoint))
         if not Path(checkpoint).is_file():
-            raise CamkitError(f"checkpoint {checkpoint} does not exist")
+            raise CamkitError(f"checkpoint {checkpoint} does not exist; pass --checkpoint "
+                              f"PATH.safetensors (or drop it to use the shipped checkpoint)")
         return Weights(Path(checkpoint))
     shipped = shipped_checkpoint(model_id, variant)
     if shipped is None:
@@ -118,6 +140,41 @@ def make_spec(
     return ExportSpec(model, variant, height, width, layout, io_dtype)
 
 
+def available_memory_bytes() -> int | None:
+    """Memory this machine can give a new allocation now (Linux MemAvailable; elsewhere the
+    physical memory), or None when unknown."""
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemAvailable:"):
+                return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(spec: ExportSpec, model: nn.Module, available: int | None = None) -> int:
+    """Refuse, before anything big is allocated, an export whose forward passes at the export
+    size cannot fit in memory; returns the estimate in bytes (``forward_peak_bytes`` counted on
+    the meta device, times ``FORWARDS_AT_ONCE``, plus the weights)."""
+    from toolkit.models._cost import forward_peak_bytes
+
+    height, width = spec.sample_size
+    channels = tuple(t.channels for t in spec.model.inputs)
+    weights = sum(p.numel() * p.element_size() for p in model.parameters())
+    need = FORWARDS_AT_ONCE * forward_peak_bytes(model, channels, height, width) + weights
+    available = available_memory_bytes() if available is None else available
+    if available is not None and need > available:
+        raise CamkitError(
+            f"exporting {spec.model.model_id}/{spec.variant} at {height}x{width} needs about "
+            f"{need / 2**30:.1f} GiB of memory, this machine has {available / 2**30:.1f} GiB "
+            f"available; export a smaller --size"
+        )
+    return need
+
+
 def check_io_dtype(fmt: str, precision: str, io_dtype: str) -> None:
     """One-line error unless format ``fmt`` exports ``precision`` with ``io_dtype`` tensors.
 
@@ -149,14 +206,23 @@ def export_artifacts(
     progress: bool = True,
     calib_source: str | Path | None = None,
     accuracy: AccuracyTarget | None = None,
+    gate: Callable[[list[Path]], bool] | None = None,
 ) -> list[Path]:
-    """Export every format x precision; returns the manifest paths, in order.
+    """Export every format x precision; returns the published manifest paths, in order.
+
+    The folder ``out_root/<model>/<variant>`` is published as one unit (see the module doc).
+    ``gate``, given the staged manifests, decides whether they are published (``camkit export``
+    runs its checks there): False keeps them in ``.<variant>.failed`` and raises GateFailed.
 
     Quantized precisions calibrate on ``calib_source`` (a calibration set name or a folder of
     photos; default: the model's calibration set). With ``accuracy``, each quantized artifact
     keeps the fewest most sensitive layers in float that bring its task drop within budget."""
     from tqdm import tqdm
 
+    if not formats:
+        raise CamkitError("no format to export; pass --format onnx,litert,coreml (or some)")
+    if not precisions:
+        raise CamkitError("no precision to export; pass --precision fp32,fp16,w8a8,w8a16 (or some)")
     jobs = [(f, p) for f in formats for p in precisions]
     for fmt, precision in jobs:  # validate everything before any slow work starts
         registry.require_format(fmt)
@@ -169,20 +235,11 @@ def export_artifacts(
                               f"(card.yaml not_exported); drop {precision} for {fmt}")
 
     model = build_model(spec.model.model_id, spec.variant, weights)
+    check_memory(spec, model)
     weights_desc = weights.describe()
     prepared = prepare_for_export(model, spec)
     name, feeds = sample_feeds(spec, count=1)[0]
     reference = torch_runner(model, spec)(feeds)
-
-    out_dir = artifacts.artifact_dir(out_root, spec)
-    group_stem = "-".join([spec.model.model_id, spec.variant, *spec.tags()])
-    sample_path = out_dir / f"{group_stem}.sample.npz"
-    artifacts.write_sample(sample_path, feeds, reference)
-    sample_desc = {
-        "file": sample_path.name,
-        "sha256": artifacts.sha256_path(sample_path),
-        "source_image": name,
-    }
 
     calib = calib_desc = None
     if any(p not in FLOAT_PRECISIONS for p in precisions):
@@ -198,19 +255,69 @@ def export_artifacts(
                               "add --precision w8a8")
         search = _AccuracySearch(accuracy, model, prepared, spec, calib, progress)
     defaults = default_float_layers(prepared)
-    manifests = []
-    bar = tqdm(jobs, desc="export", unit="artifact", disable=None if progress else True, file=sys.stderr)
-    for fmt, precision in bar:
-        bar.set_postfix_str(f"{fmt} {precision}")
-        quantized = precision not in FLOAT_PRECISIONS
-        manifests.append(
-            _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc,
-                        calib if quantized else None, calib_desc if quantized else None,
-                        search if quantized else None,
-                        defaults if precision in DEFAULT_FLOAT_PRECISIONS else [])
-        )
-    bar.close()
-    return manifests
+
+    out_dir = artifacts.artifact_dir(out_root, spec)
+    with publish.FolderLock(out_dir, "export"), publish.Publication(out_dir) as pub:
+        for report in publish.CHECK_REPORTS:  # they describe the old set; the gate writes anew
+            (pub.staging / report).unlink(missing_ok=True)
+        sample = _Sample(feeds, reference, name)
+        manifests = []
+        bar = tqdm(jobs, desc="export", unit="artifact", disable=None if progress else True,
+                   file=sys.stderr)
+        for fmt, precision in bar:
+            bar.set_postfix_str(f"{fmt} {precision}")
+            quantized = precision not in FLOAT_PRECISIONS
+            manifests.append(
+                _export_one(prepared, spec, fmt, precision, pub.staging, weights_desc, sample,
+                            calib if quantized else None, calib_desc if quantized else None,
+                            search if quantized else None,
+                            defaults if precision in DEFAULT_FLOAT_PRECISIONS else [])
+            )
+        bar.close()
+        _verify_staged(pub.staging, manifests)
+        if gate is not None and not gate(manifests):
+            raise GateFailed(out_dir, pub.keep_failed())
+        pub.commit()
+    return [out_dir / m.name for m in manifests]
+
+
+class _Sample:
+    """The sample I/O every artifact of one export carries, written once and hard-linked as
+    ``<artifact>.sample.npz`` beside each (one file per artifact, so replacing one artifact never
+    changes another's sample)."""
+
+    def __init__(self, feeds: dict, reference: dict, source_image: str) -> None:
+        self.feeds, self.reference, self.source_image = feeds, reference, source_image
+        self.first: Path | None = None
+
+    def write_beside(self, artifact: Path) -> dict:
+        path = artifact.with_name(artifact.name + publish.SAMPLE_SUFFIX)
+        if self.first is None:
+            artifacts.write_sample(path, self.feeds, self.reference)
+            self.first = path
+        else:
+            tmp = path.with_name(f".{path.name}.tmp")
+            tmp.unlink(missing_ok=True)
+            try:
+                os.link(self.first, tmp)
+            except OSError:
+                shutil.copy2(self.first, tmp)
+            os.replace(tmp, path)
+        return {"file": path.name, "sha256": artifacts.sha256_path(path),
+                "source_image": self.source_image}
+
+
+def _verify_staged(staging: Path, manifests: list[Path]) -> None:
+    """The new set obeys the invariant before it is published; samples that no manifest names
+    any more (an older export's, now replaced) are dropped from the new version."""
+    state = publish.scan(staging)
+    for path, why in state.orphans:
+        if path.name.endswith(publish.SAMPLE_SUFFIX):
+            path.unlink()
+    broken = [f"{m.name}: {p}" for m in manifests for p in state.problems.get(m, [])]
+    if broken:  # a camkit bug, never the user's input: refuse to publish it
+        raise CamkitError(f"the new set is not consistent ({broken[0]}); nothing was published, "
+                          f"please report this")
 
 
 class _AccuracySearch:
@@ -276,6 +383,10 @@ def _run_export(module, fmt, prepared, spec, precision, out_dir, calib, float_la
             return module.export(prepared, spec, precision, out_dir, calib)
     except CamkitError:
         raise
+    except OSError as e:
+        if e.errno is not None:  # full disk, read-only folder: the CLI names the path and fix
+            raise
+        raise CamkitError(f"{fmt} {precision} export failed: {e}") from None
     except Exception as e:  # a converter crash: one line, and where to see the full log
         detail = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         raise CamkitError(
@@ -284,7 +395,7 @@ def _run_export(module, fmt, prepared, spec, precision, out_dir, calib, float_la
         ) from None
 
 
-def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_desc, calib,
+def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _Sample, calib,
                 calib_desc=None, search: _AccuracySearch | None = None,
                 defaults: list[str] = ()) -> Path:
     """One artifact; ``defaults``: the model's default float layers for this precision."""
@@ -309,6 +420,7 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample_de
         if control is not None:
             scheme["accuracy_control"] = control
         artifacts.atomic_replace(produced, final)
+    sample_desc = sample.write_beside(final)
     manifest = {
         "schema": artifacts.MANIFEST_SCHEMA,
         "model_id": spec.model.model_id,

@@ -22,7 +22,7 @@ from toolkit import artifacts, registry
 from toolkit._quiet import quiet
 from toolkit.checks.metrics import max_abs, psnr_db, ssim
 from toolkit.conversion._common import torch_runner
-from toolkit.errors import CamkitError
+from toolkit.errors import CamkitError, check_count
 from toolkit.export import FLOAT_PRECISIONS, Weights, build_model
 from toolkit.quantization.calibration import (calibration_feeds, calibration_set, feeds_for,
                                                photo_channels)
@@ -93,6 +93,38 @@ class ArtifactCheck:
 def _finite(value: float | None) -> float | str | None:
     """JSON has no infinity: identical outputs are written as the string 'inf'."""
     return "inf" if value is not None and np.isinf(value) else value
+
+
+def not_run(manifest_file: Path, problems: list[str]) -> ArtifactCheck:
+    """A failing row for an artifact the folder invariant stopped before any comparison."""
+    try:
+        manifest = artifacts.read_manifest(manifest_file)
+    except CamkitError:
+        manifest = {}
+    name = Path(manifest_file).name.removesuffix(".manifest.json")
+    return ArtifactCheck(
+        manifest=str(manifest_file),
+        model_id=manifest.get("model_id", Path(manifest_file).parent.parent.name),
+        variant=manifest.get("variant", Path(manifest_file).parent.name),
+        format=manifest.get("format", Path(name).suffix.lstrip(".")),
+        precision=manifest.get("precision", "?"),
+        layout=manifest.get("layout", "?"),
+        mode="not run",
+        reference="none: the folder is not consistent",
+        budget={},
+        artifact_sha256=(manifest.get("artifact") or {}).get("sha256"),
+        problems=list(problems),
+    )
+
+
+def orphan(path: Path, why: str) -> ArtifactCheck:
+    """A failing row for a file in the folder that no manifest accounts for."""
+    path = Path(path)
+    return ArtifactCheck(
+        manifest=str(path), model_id=path.parent.parent.name, variant=path.parent.name,
+        format=path.suffix.lstrip(".") or "?", precision="?", layout="?", mode="not run",
+        reference="none: no manifest", budget={}, problems=[f"{path.name}: {why}"],
+    )
 
 
 def spec_from_manifest(manifest: dict[str, Any]) -> ExportSpec:
@@ -173,6 +205,7 @@ def check_artifact(
     references: References | None = None,
 ) -> tuple[ArtifactCheck, Any, Any]:
     """Parity of one artifact. Returns (result, runner or None, torch reference callable or None)."""
+    check_count("--max-images", max_images)
     manifest = artifacts.read_manifest(manifest_file)
     fmt = registry.format_module(manifest["format"])
     spec = spec_from_manifest(manifest)
@@ -224,8 +257,10 @@ def check_artifact(
         result.problems.append(str(e))
         return result, None, None
     if weights is None:
-        # The checkpoint moved or changed: compare with the torch output stored at export time.
-        result.reference = "torch output stored in the manifest's sample (checkpoint not found)"
+        # The checkpoint moved or changed and the user accepted the stored sample
+        # (--accept-stored-sample): compare with the torch output stored at export time.
+        result.reference = ("torch output stored in the artifact's sample at export time, one "
+                            "photo (--accept-stored-sample: the checkpoint is gone or changed)")
         inputs, outputs = artifacts.read_sample(path.parent / manifest["sample"]["file"])
         _compare(result, runner, lambda feeds: outputs, [(manifest["sample"]["source_image"], inputs)], spec)
         _apply_budget(result, tolerance)

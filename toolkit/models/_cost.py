@@ -31,3 +31,48 @@ def conv_linear_macs(
     with FlopCounterMode(display=False) as counter, torch.no_grad():
         net(*(torch.zeros(1, c, height_px, width_px, device="meta") for c in per_input))
     return counter.get_total_flops() // 2
+
+
+def forward_peak_bytes(
+    net: nn.Module, channels: int | tuple[int, ...], height_px: int, width_px: int
+) -> int:
+    """Peak bytes of tensors alive at once during one (1, channels, H, W) float32 forward of
+    ``net`` under no_grad, the input included: counted on the meta device (nothing is
+    allocated), so it answers for sizes that would not fit. Views and in-place results share
+    their base's memory and are not counted again."""
+    import copy
+    import weakref
+
+    from torch.utils._python_dispatch import TorchDispatchMode
+    from torch.utils._pytree import tree_flatten
+
+    class LiveBytes(TorchDispatchMode):
+        def __init__(self) -> None:
+            super().__init__()
+            self.live = self.peak = 0
+
+        def add(self, t: torch.Tensor) -> None:
+            size = t.numel() * t.element_size()
+            self.live += size
+            self.peak = max(self.peak, self.live)
+            weakref.finalize(t, self.free, size)
+
+        def free(self, size: int) -> None:
+            self.live -= size
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            out = func(*args, **(kwargs or {}))
+            inputs = {id(a) for a in tree_flatten((args, kwargs))[0] if isinstance(a, torch.Tensor)}
+            for t in tree_flatten(out)[0]:
+                if isinstance(t, torch.Tensor) and id(t) not in inputs and not t._is_view():
+                    self.add(t)
+            return out
+
+    net = copy.deepcopy(net).to("meta").eval()
+    per_input = channels if isinstance(channels, tuple) else (channels,)
+    mode = LiveBytes()
+    with torch.no_grad(), mode:
+        feeds = [torch.zeros(1, c, height_px, width_px, device="meta") for c in per_input]
+        out = net(*feeds)
+        del feeds, out
+    return mode.peak

@@ -45,7 +45,8 @@ def profile_host(manifest_path: Path, threads: int | None = None, runs: int = 10
                  warmup: int = 2, kernels: str | None = None,
                  argv: list[str] | None = None) -> ProfileResult:
     """Profile the manifest's artifact on this CPU; ``argv`` is the camkit command line."""
-    from toolkit.artifacts import read_manifest, read_sample
+    from toolkit.artifacts import read_manifest
+    from toolkit.publish import open_published
 
     manifest_path = Path(manifest_path)
     if runs < 1:
@@ -57,7 +58,7 @@ def profile_host(manifest_path: Path, threads: int | None = None, runs: int = 10
                           f"default), got {threads}")
     if kernels is not None and kernels not in KERNELS:
         raise CamkitError(f"--kernels '{kernels}' is not one of {', '.join(KERNELS)}")
-    manifest = read_manifest(manifest_path)
+    manifest = read_manifest(manifest_path)  # what it is first; its files are verified below
     fmt = manifest["format"]
     if fmt == "coreml":
         raise CamkitError(f"{manifest_path} is a Core ML artifact; --on host runs ONNX and "
@@ -68,8 +69,8 @@ def profile_host(manifest_path: Path, threads: int | None = None, runs: int = 10
     if fmt == "onnx" and kernels == "reference":
         raise CamkitError("--kernels applies to LiteRT artifacts; onnxruntime runs its CPU "
                           "execution provider, leave --kernels out")
-    artifact = manifest_path.parent / manifest["artifact"]["file"]
-    inputs, _ = read_sample(manifest_path.parent / manifest["sample"]["file"])
+    published = open_published(manifest_path)
+    artifact, inputs = published.artifact, published.inputs
     if argv is None:
         argv = [f"profile_host({str(manifest_path)!r}, threads={threads}, runs={runs}, "
                 f"warmup={warmup}, kernels={kernels!r})"]
@@ -81,7 +82,7 @@ def profile_host(manifest_path: Path, threads: int | None = None, runs: int = 10
         kind="measured",
         runtime=runtime,
         latency=measure(create, runs, warmup),
-        model=ModelRef(sha256=manifest["artifact"]["sha256"], format=fmt,
+        model=ModelRef(sha256=published.sha256, format=fmt,
                        precision=manifest["precision"], manifest=str(manifest_path)),
         host=host_facts(),
         argv=list(argv),

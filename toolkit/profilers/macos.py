@@ -104,19 +104,20 @@ def profile_macos(manifest_path: Path, compute_units: tuple[str, ...] = tuple(CO
     if not on_macos():
         raise CamkitError(NOT_ON_MACOS)
 
-    from toolkit.artifacts import read_manifest, read_sample
+    from toolkit.artifacts import read_manifest
+    from toolkit.publish import open_published
 
     manifest_path = Path(manifest_path)
-    manifest = read_manifest(manifest_path)
+    manifest = read_manifest(manifest_path)  # what it is first; its files are verified below
     if manifest["format"] != "coreml":
         raise CamkitError(f"{manifest_path} is a '{manifest['format']}' artifact; --on macos "
                           "runs Core ML (.mlpackage) artifacts, use --on host for ONNX/LiteRT")
-    artifact = manifest_path.parent / manifest["artifact"]["file"]
-    inputs, _ = read_sample(manifest_path.parent / manifest["sample"]["file"])
+    published = open_published(manifest_path)
+    artifact, inputs = published.artifact, published.inputs
     if argv is None:
         argv = [f"profile_macos({str(manifest_path)!r}, compute_units={compute_units!r}, "
                 f"runs={runs}, warmup={warmup})"]
-    model = ModelRef(sha256=manifest["artifact"]["sha256"], format="coreml",
+    model = ModelRef(sha256=published.sha256, format="coreml",
                      precision=manifest["precision"], manifest=str(manifest_path))
     device, macos_version = mac_device(), platform.mac_ver()[0]
     return [_profile_unit(artifact, inputs, unit, runs, warmup, model, device, macos_version,

@@ -47,16 +47,17 @@ _QDQ = ("QuantizeLinear", "DequantizeLinear")
 
 def profile_static(manifest_path: Path, argv: list[str] | None = None) -> ProfileResult:
     """The static report for the artifact ``manifest_path`` describes."""
-    from toolkit.artifacts import read_manifest, read_sample
+    from toolkit.artifacts import read_manifest
+    from toolkit.publish import open_published
 
     manifest_path = Path(manifest_path)
-    manifest = read_manifest(manifest_path)
+    manifest = read_manifest(manifest_path)  # what it is first; its files are verified below
     fmt = manifest["format"]
     if fmt not in TARGETS_BY_FORMAT:
         raise CamkitError(f"{manifest_path} is a '{fmt}' artifact; --static reads ONNX and "
                           "LiteRT graphs, export --format onnx or litert for the op report")
-    artifact = manifest_path.parent / manifest["artifact"]["file"]
-    inputs, _ = read_sample(manifest_path.parent / manifest["sample"]["file"])
+    published = open_published(manifest_path)
+    artifact, inputs = published.artifact, published.inputs
     shapes = {name: list(array.shape) for name, array in inputs.items()}
     if fmt == "onnx":
         rows, peak_mb, peak_at = onnx_rows(artifact, shapes)
@@ -79,7 +80,7 @@ def profile_static(manifest_path: Path, argv: list[str] | None = None) -> Profil
         kind="static",
         runtime=Runtime(tool=TOOL, options={"label": LABEL}),
         latency=Latency(),
-        model=ModelRef(sha256=manifest["artifact"]["sha256"], format=fmt,
+        model=ModelRef(sha256=published.sha256, format=fmt,
                        precision=manifest["precision"], manifest=str(manifest_path)),
         argv=list(argv) if argv is not None else [f"profile_static({str(manifest_path)!r})"],
         ops=rows,
