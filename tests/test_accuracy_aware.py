@@ -128,6 +128,77 @@ def test_search_says_by_how_much_it_cannot_be_reached():
         _fake_search(drops, 0.3)
 
 
+def _fake_parity_search(results: dict[tuple, tuple], max_drop, min_psnr, min_ssim=None):
+    """Like _fake_search, with (task drop, worst parity PSNR[, worst parity SSIM]) per trial."""
+    exported = []
+
+    def export_trial(kept):
+        exported.append(tuple(kept))
+        return Path(f"trial-{len(kept)}")
+
+    def measure(path):
+        drop, parity, *rest = results[exported[-1]]
+        return {"drop_db": drop, "float_psnr_db": 30.0, "artifact_psnr_db": 30.0 - drop,
+                "worst_parity_psnr_db": parity, "worst_parity_ssim": rest[0] if rest else None}
+
+    ranking = [Sensitivity("b", 20.0), Sensitivity("a", 25.0), Sensitivity("c", 60.0)]
+    return quantize_within_budget(export_trial, measure, lambda: ranking, max_drop, "onnx w8a8",
+                                  min_psnr, min_ssim), exported
+
+
+def test_parity_budget_is_seen_when_the_task_drop_looks_fine():
+    """Issue 14: CSRNet's w8a8 lost 0.09 dB of task PSNR at 29 dB parity."""
+    results = {(): (0.09, 29.3), ("b",): (0.05, 33.0), ("b", "a"): (0.02, 41.0)}
+    outcome, exported = _fake_parity_search(results, 0.1, None)
+    assert exported == [()]  # the drop alone stops at once
+    outcome, exported = _fake_parity_search(results, 0.1, 38.0)
+    assert outcome.kept_float == ["b", "a"] and exported == [(), ("b",), ("b", "a")]
+    assert outcome.describe("d", 3)["worst_parity_psnr_db"] == 41.0
+    outcome, _ = _fake_parity_search(results, None, 30.0)  # the parity budget alone
+    assert outcome.kept_float == ["b"]
+
+
+def test_the_cards_ssim_budget_is_seen_too():
+    """The official CSRNet at 96x96: 30.8 dB parity with 4 float layers, SSIM still 0.83."""
+    results = {(): (0.0, 29.0, 0.80), ("b",): (0.0, 30.8, 0.83), ("b", "a"): (0.0, 31.0, 0.96)}
+    outcome, _ = _fake_parity_search(results, 0.1, 30.0)
+    assert outcome.kept_float == ["b"]
+    outcome, _ = _fake_parity_search(results, 0.1, 30.0, 0.95)
+    assert outcome.kept_float == ["b", "a"]
+    assert outcome.describe("d", 1)["worst_parity_ssim"] == 0.96
+
+
+def test_parity_budget_shortfall_is_reported():
+    results = {(): (0.0, 20.0), ("b",): (0.0, 25.0), ("b", "a"): (0.0, 27.0),
+               ("b", "a", "c"): (0.0, 26.0)}
+    with pytest.raises(CamkitError, match=r"--min-psnr-db 38: the best worst-photo parity was "
+                                          r"27\.00 dB \(under by 11\.00 dB\) with 2 of 3"):
+        _fake_parity_search(results, 0.3, 38.0)
+    with pytest.raises(CamkitError, match="needs --max-drop-db or --min-psnr-db"):
+        _fake_parity_search(results, None, None)
+
+
+def test_sensitive_model_parity_budget_keeps_layers_float(sensitive, tmp_path):
+    """A task-drop budget the fully quantized artifact meets (100 dB) and a parity budget it does
+    not: the search keeps layers float until the worst photo's parity holds."""
+    if not registry.format_available("onnx"):
+        pytest.skip("onnx extra not installed")
+    from toolkit.checks.task import load_pairs
+    from toolkit.export import AccuracyTarget, export_artifacts
+
+    spec, weights = sensitive
+    data = _pairs(tmp_path / "pairs", spec, weights)
+    target = AccuracyTarget(100.0, data, load_pairs(data), min_psnr_db=35.0)
+    [manifest_path] = export_artifacts(spec, weights, ["onnx"], ["w8a8"], tmp_path / "out",
+                                       progress=False, accuracy=target)
+    control = json.loads(manifest_path.read_text())["precision_scheme"]["accuracy_control"]
+    first = control["trials"][0]
+    assert first["kept_float"] == [] and first["drop_db"] <= 100.0
+    assert first["worst_parity_psnr_db"] < 35.0, "the model is meant to break w8a8"
+    assert control["kept_float_layers"] and control["min_psnr_db"] == 35.0
+    assert control["worst_parity_psnr_db"] == "inf" or control["worst_parity_psnr_db"] >= 35.0
+
+
 def test_negative_budget_is_refused():
     with pytest.raises(CamkitError, match="must be >= 0"):
         _fake_search({(): 0.0}, -0.1)
@@ -152,7 +223,8 @@ def test_cli_max_drop_db_needs_data():
                      "--format", "onnx", "--precision", "w8a8", "--max-drop-db", "0.3",
                      "--out", "/tmp/camkit-unused")
     assert result.returncode != 0
-    assert "--max-drop-db budgets the task drop, which needs --data" in result.stderr
+    assert "--max-drop-db is measured on photos the calibration never saw, which needs --data" \
+        in result.stderr
 
 
 def test_litert_keeps_a_layer_whose_output_others_share_float(tmp_path):

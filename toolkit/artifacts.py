@@ -169,12 +169,17 @@ def io_description(spec: ExportSpec) -> dict[str, list[dict[str, Any]]]:
     }
 
 
-def write_sample(path: Path, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
-    """Sample I/O in the artifact's layout: ``in/<name>`` and ``out/<name>`` float32 arrays."""
+def sample_bytes(inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> bytes:
+    """Sample I/O in the artifact's layout as .npz bytes: ``in/<name>`` and ``out/<name>``
+    float32 arrays (deterministic: the same arrays give the same bytes)."""
     buf = io.BytesIO()
     arrays = {f"in/{k}": v for k, v in inputs.items()} | {f"out/{k}": v for k, v in outputs.items()}
     np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(path, buf.getvalue())
+    return buf.getvalue()
+
+
+def write_sample(path: Path, inputs: dict[str, np.ndarray], outputs: dict[str, np.ndarray]) -> None:
+    atomic_write_bytes(path, sample_bytes(inputs, outputs))
 
 
 def read_sample(path: Path) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:

@@ -151,9 +151,15 @@ def build_parser() -> argparse.ArgumentParser:
                    "drop on --data exceeds DB, rank its layers by sensitivity and keep the "
                    "fewest most sensitive ones in float until it does not (the manifest lists "
                    "them); fails, saying by how much, when it cannot be reached")
+    p.add_argument("--min-psnr-db", type=float, metavar="DB",
+                   help="accuracy-aware quantization's parity budget: the artifact against the "
+                   "float model on the worst --data photo (photos the calibration never saw) must "
+                   "reach DB; layers are kept float as for --max-drop-db until it does. With "
+                   "--max-drop-db alone it defaults to the card's PSNR budget, so a small task "
+                   "drop cannot hide a changed picture")
     p.add_argument("--data", type=Path, metavar="DIR",
                    help="paired folder (input/ and target/ with matching names) that "
-                   "--max-drop-db measures the drop on; the checks after export use it too")
+                   "--max-drop-db and --min-psnr-db measure on; the checks after export use it too")
     p.add_argument("--max-images", type=positive_int, metavar="N",
                    help="use only the first N pairs of --data (the search and the checks) and "
                    "the first N sample photos in the checks")
@@ -486,16 +492,19 @@ def cmd_export(args) -> int:
                      args.io)
     weights = resolve_weights(model_id, variant, args.checkpoint, args.random_weights)
     accuracy = None
-    if args.max_drop_db is not None:
+    if args.max_drop_db is not None or args.min_psnr_db is not None:
         from toolkit.checks.task import is_masked, load_pairs
         from toolkit.export import AccuracyTarget
         from toolkit.quantization.calibration import photo_channels
 
+        flag = "--max-drop-db" if args.max_drop_db is not None else "--min-psnr-db"
         if args.data is None:
-            raise CamkitError("--max-drop-db budgets the task drop, which needs --data PAIRED_DIR")
+            raise CamkitError(f"{flag} is measured on photos the calibration never saw, which "
+                              f"needs --data PAIRED_DIR")
         accuracy = AccuracyTarget(args.max_drop_db, args.data,
                                   load_pairs(args.data, photo_channels(spec),
-                                             args.max_images, masked=is_masked(spec)))
+                                             args.max_images, masked=is_masked(spec)),
+                                  args.min_psnr_db)
     gate = None
     if not args.no_check:
         def gate(staged: list[Path]) -> bool:
@@ -530,8 +539,17 @@ def _print_kept_float(manifest_path: Path) -> None:
     if "accuracy_control" in scheme:
         control = scheme["accuracy_control"]
         kept = control["kept_float_layers"]
-        print(f"  task drop {control['drop_db']:.3f} dB <= {control['max_drop_db']:g} dB with "
-              f"{len(kept)} layer(s) in float{': ' + ', '.join(kept) if kept else ''}")
+        budgets = []
+        if control.get("max_drop_db") is not None:
+            budgets.append(f"task drop {control['drop_db']:.3f} dB <= {control['max_drop_db']:g} dB")
+        parity = control.get("worst_parity_psnr_db")
+        if control.get("min_psnr_db") is not None and parity is not None:
+            parity = float(parity)
+            budgets.append(f"worst parity {parity:.2f} dB >= {control['min_psnr_db']:g} dB")
+        if control.get("min_ssim") is not None and control.get("worst_parity_ssim") is not None:
+            budgets.append(f"SSIM {control['worst_parity_ssim']:.4f} >= {control['min_ssim']:g}")
+        print(f"  {', '.join(budgets) or 'within budget'} with {len(kept)} layer(s) in float"
+              f"{': ' + ', '.join(kept) if kept else ''}")
 
 
 def _run_checks(target, data, out, max_images, only=None, max_drop_db=None, baselines=True,

@@ -8,6 +8,7 @@ or one whose check fails, leaves the previous consistent folder as it was.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -53,12 +54,25 @@ class GateFailed(CamkitError):
 
 @dataclass(frozen=True)
 class AccuracyTarget:
-    """``--max-drop-db`` on ``--data``: the task drop a quantized artifact may have (see
-    toolkit/quantization/accuracy.py); ``pairs`` from ``toolkit.checks.task.load_pairs``."""
+    """``--max-drop-db`` / ``--min-psnr-db`` on ``--data``: the task drop a quantized artifact
+    may have, and the parity against the float model it must keep on its worst photo (see
+    toolkit/quantization/accuracy.py); ``pairs`` from ``toolkit.checks.task.load_pairs``.
+    ``min_psnr_db`` None: the card's PSNR budget for the format and precision."""
 
-    max_drop_db: float
+    max_drop_db: float | None
     data_dir: Path
     pairs: list
+    min_psnr_db: float | None = None
+
+    def parity_budget(self, model_id: str, fmt: str, precision: str
+                      ) -> tuple[float | None, float | None]:
+        """(PSNR, SSIM) the worst photo's parity must keep: the PSNR given, else the card's;
+        the card's SSIM (unregistered models, as in tests, have no card)."""
+        if model_id not in registry.model_ids():
+            return self.min_psnr_db, None
+        card = registry.card(model_id).tolerance(fmt, precision)
+        return (card.psnr_db_min if self.min_psnr_db is None else self.min_psnr_db,
+                card.ssim_min)
 
 
 @dataclass(frozen=True)
@@ -251,8 +265,8 @@ def export_artifacts(
     search = None
     if accuracy is not None:
         if all(p in FLOAT_PRECISIONS for p in precisions):
-            raise CamkitError("--max-drop-db applies to quantized precisions (w8a8, w8a16); "
-                              "add --precision w8a8")
+            raise CamkitError("--max-drop-db and --min-psnr-db apply to quantized precisions "
+                              "(w8a8, w8a16); add --precision w8a8")
         search = _AccuracySearch(accuracy, model, prepared, spec, calib, progress)
     defaults = default_float_layers(prepared)
 
@@ -282,29 +296,32 @@ def export_artifacts(
 
 
 class _Sample:
-    """The sample I/O every artifact of one export carries, written once and hard-linked as
-    ``<artifact>.sample.npz`` beside each (one file per artifact, so replacing one artifact never
-    changes another's sample)."""
+    """The sample I/O every artifact of one export carries, as ``<artifact>.sample.npz`` beside
+    each (one file per artifact, so replacing one artifact never changes another's sample).
+    Identical samples are one file hard-linked under each name: the other formats of an earlier
+    export of the same weights and size share it too."""
 
     def __init__(self, feeds: dict, reference: dict, source_image: str) -> None:
-        self.feeds, self.reference, self.source_image = feeds, reference, source_image
-        self.first: Path | None = None
+        self.data = artifacts.sample_bytes(feeds, reference)
+        self.sha256 = hashlib.sha256(self.data).hexdigest()
+        self.source_image = source_image
 
     def write_beside(self, artifact: Path) -> dict:
         path = artifact.with_name(artifact.name + publish.SAMPLE_SUFFIX)
-        if self.first is None:
-            artifacts.write_sample(path, self.feeds, self.reference)
-            self.first = path
-        else:
+        twin = next((p for p in sorted(path.parent.glob("*" + publish.SAMPLE_SUFFIX))
+                     if p.stat().st_size == len(self.data)
+                     and artifacts.sha256_path(p) == self.sha256), None)
+        if twin is None:
+            artifacts.atomic_write_bytes(path, self.data)
+        elif twin != path:
             tmp = path.with_name(f".{path.name}.tmp")
             tmp.unlink(missing_ok=True)
             try:
-                os.link(self.first, tmp)
+                os.link(twin, tmp)
             except OSError:
-                shutil.copy2(self.first, tmp)
+                shutil.copy2(twin, tmp)
             os.replace(tmp, path)
-        return {"file": path.name, "sha256": artifacts.sha256_path(path),
-                "source_image": self.source_image}
+        return {"file": path.name, "sha256": self.sha256, "source_image": self.source_image}
 
 
 def _verify_staged(staging: Path, manifests: list[Path]) -> None:
@@ -360,8 +377,10 @@ class _AccuracySearch:
                 runner = _trial_runner(module, path, self.model, self.spec, self.calib)
                 return task_quality(runner, self.reference, self.spec, self.target.pairs)
 
+        min_psnr, min_ssim = self.target.parity_budget(self.spec.model.model_id, fmt, precision)
         outcome = quantize_within_budget(export_trial, measure, lambda: self.ranking(defaults),
-                                         self.target.max_drop_db, f"{fmt} {precision}")
+                                         self.target.max_drop_db, f"{fmt} {precision}", min_psnr,
+                                         min_ssim)
         return outcome.path, outcome.describe(str(self.target.data_dir), len(self.target.pairs))
 
 

@@ -84,6 +84,9 @@ def test_published_folder_is_consistent_and_per_artifact_samples(published):
     for m in state.manifests:
         manifest = json.loads(m.read_text())
         assert manifest["sample"]["file"] == manifest["artifact"]["file"] + ".sample.npz"
+    samples = {(folder_of(published) / f"{stem(p)}.sample.npz").stat().st_ino
+               for p in ("fp32", "fp16")}
+    assert len(samples) == 1, "identical samples are one file under two names"
     hidden = [p.name for p in folder_of(published).parent.iterdir() if p.name.startswith(".")]
     assert not [h for h in hidden if "staging" in h or "failed" in h], hidden
 

@@ -195,6 +195,9 @@ def task_quality(runner, reference, spec: ExportSpec, pairs: list) -> dict:
         rows.append(
             {
                 "image": name,
+                # parity: the artifact against the float model on this (held-apart) photo
+                "parity_psnr_db": psnr_db(art, flt),
+                "parity_ssim": ssim(art, flt),
                 "input_psnr_db": in_psnr,
                 "input_ssim": in_ssim,
                 "float_psnr_db": flt_psnr,
@@ -207,6 +210,8 @@ def task_quality(runner, reference, spec: ExportSpec, pairs: list) -> dict:
     drop = summary["float_psnr_db"] - summary["artifact_psnr_db"]
     region = "inside the hole" if is_masked(spec) else "whole image"
     out = {"pairs": len(rows), "size": [height, width], "region": region, **summary,
+           "worst_parity_psnr_db": min(r["parity_psnr_db"] for r in rows),
+           "worst_parity_ssim": min(r["parity_ssim"] for r in rows),
            "drop_db": drop, "rows": rows}
     if is_masked(spec):
         # example sets often ship the photo with the hole already painted (EdgeConnect's

@@ -1,5 +1,13 @@
-"""Accuracy-aware quantization: keep the fewest, most sensitive layers in float until the task
-drop is within budget (``camkit export ... --precision w8a8 --max-drop-db X --data DIR``).
+"""Accuracy-aware quantization: keep the fewest, most sensitive layers in float until the
+artifact is within budget (``camkit export ... --precision w8a8 --max-drop-db X --min-psnr-db Y
+--data DIR``).
+
+Two budgets, both measured on the ``--data`` photos (held apart from the calibration set):
+the **task drop** (float model minus artifact, mean PSNR against the targets; ``--max-drop-db``)
+and the **parity** (the artifact against the float model, worst photo; ``--min-psnr-db``, by
+default the card's PSNR budget for the format and precision, and always the card's SSIM budget). A task drop can look fine while
+the picture changed: a retoucher whose targets are far from both outputs barely sees a 29 dB
+parity in its 0.1 dB drop. The search stops only where every given budget holds.
 
 NNCF's own accuracy control (``nncf.quantize_with_accuracy_control``) covers only the ONNX and
 OpenVINO backends; this one works for every format module that takes ``float_layers``:
@@ -62,6 +70,9 @@ class Trial:
     drop_db: float
     float_psnr_db: float
     artifact_psnr_db: float
+    #: the artifact against the float model on its worst --data photo (None: not measured)
+    worst_parity_psnr_db: float | None = None
+    worst_parity_ssim: float | None = None
 
 
 @dataclass
@@ -69,8 +80,10 @@ class Outcome:
     """The artifact that met the budget, and how it was found."""
 
     path: Path
-    max_drop_db: float
+    max_drop_db: float | None
     trials: list[Trial] = field(default_factory=list)
+    min_psnr_db: float | None = None
+    min_ssim: float | None = None
     ranking: list[Sensitivity] | None = None
 
     @property
@@ -81,14 +94,25 @@ class Outcome:
         """The manifest's ``precision_scheme.accuracy_control``."""
         return {
             "max_drop_db": self.max_drop_db,
+            "min_psnr_db": self.min_psnr_db,
+            "min_ssim": self.min_ssim,
             "data": data,
             "pairs": pairs,
             "drop_db": self.trials[-1].drop_db,
+            "worst_parity_psnr_db": _json_db(self.trials[-1].worst_parity_psnr_db),
+            "worst_parity_ssim": self.trials[-1].worst_parity_ssim,
             "kept_float_layers": self.kept_float,
-            "trials": [dict(asdict(t), kept_float=list(t.kept_float)) for t in self.trials],
+            "trials": [dict(asdict(t), kept_float=list(t.kept_float),
+                            worst_parity_psnr_db=_json_db(t.worst_parity_psnr_db))
+                       for t in self.trials],
             "ranking_method": RANKING_METHOD if self.ranking is not None else None,
             "ranking": [asdict(s) for s in self.ranking] if self.ranking is not None else None,
         }
+
+
+def _json_db(value: float | None) -> float | str | None:
+    """JSON has no infinity: an artifact identical to the float model is written 'inf'."""
+    return "inf" if value is not None and np.isinf(value) else value
 
 
 def rank_layers(
@@ -141,25 +165,41 @@ def quantize_within_budget(
     export_trial: Callable[[list[str]], Path],
     measure: Callable[[Path], dict],
     rank: Callable[[], list[Sensitivity]],
-    max_drop_db: float,
+    max_drop_db: float | None,
     what: str,
+    min_psnr_db: float | None = None,
+    min_ssim: float | None = None,
 ) -> Outcome:
     """Steps 1-3 of the module docstring.
 
     ``export_trial(kept_float)`` writes one artifact and returns its path; ``measure(path)``
     returns ``toolkit.checks.task.task_quality`` of it; ``rank()`` the layers, most sensitive
-    first. Raises CamkitError when even every layer in float breaks the budget."""
-    if max_drop_db < 0:
+    first. A trial passes when its task drop is at most ``max_drop_db`` and its worst parity
+    at least ``min_psnr_db`` and ``min_ssim`` (each budget only when given; ``min_ssim`` comes
+    with one of the others, never alone). Raises CamkitError when even every
+    layer in float breaks a budget."""
+    if max_drop_db is None and min_psnr_db is None:
+        raise CamkitError("accuracy-aware quantization needs --max-drop-db or --min-psnr-db")
+    if max_drop_db is not None and max_drop_db < 0:
         raise CamkitError(f"--max-drop-db must be >= 0 dB, got {max_drop_db:g}")
-    outcome = Outcome(Path(), max_drop_db)
+    outcome = Outcome(Path(), max_drop_db, min_psnr_db=min_psnr_db, min_ssim=min_ssim)
+
+    def passes(t: Trial) -> bool:
+        drop_ok = max_drop_db is None or t.drop_db <= max_drop_db
+        psnr_ok = (min_psnr_db is None or t.worst_parity_psnr_db is None
+                   or t.worst_parity_psnr_db >= min_psnr_db)
+        ssim_ok = min_ssim is None or t.worst_parity_ssim is None or t.worst_parity_ssim >= min_ssim
+        return drop_ok and psnr_ok and ssim_ok
 
     def attempt(kept: list[str]) -> bool:
         path = export_trial(kept)
         quality = measure(path)
         outcome.path = path
         outcome.trials.append(Trial(tuple(kept), quality["drop_db"], quality["float_psnr_db"],
-                                    quality["artifact_psnr_db"]))
-        return quality["drop_db"] <= max_drop_db
+                                    quality["artifact_psnr_db"],
+                                    quality.get("worst_parity_psnr_db"),
+                                    quality.get("worst_parity_ssim")))
+        return passes(outcome.trials[-1])
 
     if attempt([]):
         return outcome
@@ -168,10 +208,33 @@ def quantize_within_budget(
     for k in range(1, len(order) + 1):
         if attempt(order[:k]):
             return outcome
-    best = min(outcome.trials, key=lambda t: t.drop_db)
-    raise CamkitError(
-        f"{what} cannot meet --max-drop-db {max_drop_db:g}: the smallest task drop was "
-        f"{best.drop_db:.3f} dB (over by {best.drop_db - max_drop_db:.3f} dB) with "
-        f"{len(best.kept_float)} of {len(order)} layers in float; raise the budget, or export "
-        f"w8a16 / fp16"
-    )
+    missed = _shortfall(outcome.trials, max_drop_db, min_psnr_db, min_ssim, len(order))
+    raise CamkitError(f"{what} cannot meet {missed}; raise the budget, or export w8a16 / fp16")
+
+
+def _shortfall(trials: list[Trial], max_drop_db: float | None, min_psnr_db: float | None,
+               min_ssim: float | None, layers: int) -> str:
+    """Which budget the closest trial missed and by how much, for the error."""
+    parts = []
+    if max_drop_db is not None:
+        best = min(trials, key=lambda t: t.drop_db)
+        if best.drop_db > max_drop_db:
+            parts.append(f"--max-drop-db {max_drop_db:g}: the smallest task drop was "
+                         f"{best.drop_db:.3f} dB (over by {best.drop_db - max_drop_db:.3f} dB) "
+                         f"with {len(best.kept_float)} of {layers} layers in float")
+    measured = [t for t in trials if t.worst_parity_psnr_db is not None]
+    if min_psnr_db is not None and measured:
+        best = max(measured, key=lambda t: t.worst_parity_psnr_db)
+        if best.worst_parity_psnr_db < min_psnr_db:
+            parts.append(f"--min-psnr-db {min_psnr_db:g}: the best worst-photo parity was "
+                         f"{best.worst_parity_psnr_db:.2f} dB (under by "
+                         f"{min_psnr_db - best.worst_parity_psnr_db:.2f} dB) with "
+                         f"{len(best.kept_float)} of {layers} layers in float")
+    ssims = [t for t in trials if t.worst_parity_ssim is not None]
+    if min_ssim is not None and ssims:
+        best = max(ssims, key=lambda t: t.worst_parity_ssim)
+        if best.worst_parity_ssim < min_ssim:
+            parts.append(f"the card's SSIM budget {min_ssim:g}: the best worst-photo SSIM was "
+                         f"{best.worst_parity_ssim:.4f} with {len(best.kept_float)} of {layers} "
+                         f"layers in float")
+    return "; nor ".join(parts) or "its budget"
