@@ -171,7 +171,7 @@ def test_the_cards_ssim_budget_is_seen_too():
 def test_parity_budget_shortfall_is_reported():
     results = {(): (0.0, 20.0), ("b",): (0.0, 25.0), ("b", "a"): (0.0, 27.0),
                ("b", "a", "c"): (0.0, 26.0)}
-    with pytest.raises(CamkitError, match=r"--min-psnr-db 38: the best worst-photo parity was "
+    with pytest.raises(CamkitError, match=r"--min-psnr-db 38: the best worst-photo value was "
                                           r"27\.00 dB \(under by 11\.00 dB\) with 2 of 3"):
         _fake_parity_search(results, 0.3, 38.0)
     with pytest.raises(CamkitError, match="needs --max-drop-db or --min-psnr-db"):

@@ -222,19 +222,16 @@ def _shortfall(trials: list[Trial], max_drop_db: float | None, min_psnr_db: floa
             parts.append(f"--max-drop-db {max_drop_db:g}: the smallest task drop was "
                          f"{best.drop_db:.3f} dB (over by {best.drop_db - max_drop_db:.3f} dB) "
                          f"with {len(best.kept_float)} of {layers} layers in float")
-    measured = [t for t in trials if t.worst_parity_psnr_db is not None]
-    if min_psnr_db is not None and measured:
-        best = max(measured, key=lambda t: t.worst_parity_psnr_db)
-        if best.worst_parity_psnr_db < min_psnr_db:
-            parts.append(f"--min-psnr-db {min_psnr_db:g}: the best worst-photo parity was "
-                         f"{best.worst_parity_psnr_db:.2f} dB (under by "
-                         f"{min_psnr_db - best.worst_parity_psnr_db:.2f} dB) with "
+    parity = (("worst_parity_psnr_db", min_psnr_db, "--min-psnr-db", ".2f", " dB"),
+              ("worst_parity_ssim", min_ssim, "the card's SSIM budget", ".4f", ""))
+    for attr, budget, name, digits, unit in parity:
+        measured = [t for t in trials if getattr(t, attr) is not None]
+        if budget is None or not measured:
+            continue
+        best = max(measured, key=lambda t: getattr(t, attr))
+        value = getattr(best, attr)
+        if value < budget:
+            parts.append(f"{name} {budget:g}: the best worst-photo value was "
+                         f"{value:{digits}}{unit} (under by {budget - value:{digits}}{unit}) with "
                          f"{len(best.kept_float)} of {layers} layers in float")
-    ssims = [t for t in trials if t.worst_parity_ssim is not None]
-    if min_ssim is not None and ssims:
-        best = max(ssims, key=lambda t: t.worst_parity_ssim)
-        if best.worst_parity_ssim < min_ssim:
-            parts.append(f"the card's SSIM budget {min_ssim:g}: the best worst-photo SSIM was "
-                         f"{best.worst_parity_ssim:.4f} with {len(best.kept_float)} of {layers} "
-                         f"layers in float")
     return "; nor ".join(parts) or "its budget"
