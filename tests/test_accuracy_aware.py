@@ -196,6 +196,8 @@ def test_sensitive_model_parity_budget_keeps_layers_float(sensitive, tmp_path):
     assert first["kept_float"] == [] and first["drop_db"] <= 100.0
     assert first["worst_parity_psnr_db"] < 35.0, "the model is meant to break w8a8"
     assert control["kept_float_layers"] and control["min_psnr_db"] == 35.0
+    share = json.loads(manifest_path.read_text())["precision_scheme"]["float_mac_share"]
+    assert share["layers"] == len(control["kept_float_layers"]) and 0 < share["share"] < 1
     assert control["worst_parity_psnr_db"] == "inf" or control["worst_parity_psnr_db"] >= 35.0
 
 
@@ -261,3 +263,16 @@ def test_cli_max_images_must_be_positive(tmp_path):
     assert result.returncode != 0
     assert "--max-images: must be at least 1, got 0" in result.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_float_mac_share_counts_the_kept_layers(sensitive):
+    """head 3->8 3x3 (216 MACs/px), spike 8->8 1x1 (64), tail 8->3 1x1 (24)."""
+    from toolkit.models._cost import float_mac_share
+
+    net = _sensitive_model.build("tiny")
+    shapes = [(1, 3, 16, 16)]
+    assert float_mac_share(net, shapes, [])["share"] == 0.0
+    spike = float_mac_share(net, shapes, ["spike"])
+    assert spike["total_macs"] == 304 * 256 and spike["float_macs"] == 64 * 256
+    assert spike["share"] == pytest.approx(64 / 304, abs=1e-6)
+    assert float_mac_share(net, shapes, ["spike", "mul", "tail/*"])["float_macs"] == 88 * 256

@@ -536,6 +536,10 @@ def _print_kept_float(manifest_path: Path) -> None:
     import json
 
     scheme = json.loads(manifest_path.read_text())["precision_scheme"]
+    share = scheme.get("float_mac_share")
+    if share and share["layers"]:
+        print(f"  {100 * share['share']:.1f}% of MACs run in float ({share['layers']} layer "
+              f"id(s) kept float; precision_scheme.float_mac_share)")
     if "accuracy_control" in scheme:
         control = scheme["accuracy_control"]
         kept = control["kept_float_layers"]

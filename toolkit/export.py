@@ -324,6 +324,16 @@ class _Sample:
         return {"file": path.name, "sha256": self.sha256, "source_image": self.source_image}
 
 
+def _float_mac_share(prepared: nn.Module, spec: ExportSpec, kept: list[str]) -> dict:
+    """The share of the model's MACs in the layers kept float (toolkit/models/_cost.py), at the
+    sample size; "layers" counts the ids kept float."""
+    from toolkit.models._cost import float_mac_share
+
+    height, width = spec.sample_size
+    shapes = [t.shape(height, width, spec.layout) for t in spec.model.inputs]
+    return {**float_mac_share(prepared, shapes, list(kept)), "layers": len(kept)}
+
+
 def _verify_staged(staging: Path, manifests: list[Path]) -> None:
     """The new set obeys the invariant before it is published; samples that no manifest names
     any more (an older export's, now replaced) are dropped from the new version."""
@@ -438,6 +448,9 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _
             scheme["calibration"] = {**calib_desc, **scheme.get("calibration", {})}
         if control is not None:
             scheme["accuracy_control"] = control
+        if calib is not None:  # quantized: how much arithmetic the float layers still carry
+            scheme["float_mac_share"] = _float_mac_share(prepared, spec,
+                                                         scheme.get("kept_float_layers", []))
         artifacts.atomic_replace(produced, final)
     sample_desc = sample.write_beside(final)
     manifest = {

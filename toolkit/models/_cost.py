@@ -76,3 +76,53 @@ def forward_peak_bytes(
         out = net(*feeds)
         del feeds, out
     return mode.peak
+
+
+def macs_by_module(net: nn.Module, shapes: list[tuple[int, ...]]) -> tuple[dict[str, int], int]:
+    """({module path: MACs of its own convs and linears}, total MACs) of one forward of ``net``
+    on inputs of ``shapes``, on the meta device. The total also counts functional convs (an
+    in-graph edge operator), which belong to no module."""
+    import copy
+
+    from torch.utils.flop_counter import FlopCounterMode
+
+    net = copy.deepcopy(net).to("meta").eval()
+    per_module: dict[str, int] = {}
+
+    def hook(name: str):
+        def count(module: nn.Module, inputs, output) -> None:
+            x = inputs[0]
+            if isinstance(module, nn.Linear):
+                macs = output.numel() * module.in_features
+            elif isinstance(module, nn.ConvTranspose2d):
+                k = module.kernel_size[0] * module.kernel_size[1]
+                macs = x.numel() * module.out_channels // module.groups * k
+            else:  # Conv2d
+                k = module.kernel_size[0] * module.kernel_size[1]
+                macs = output.numel() * module.in_channels // module.groups * k
+            per_module[name] = per_module.get(name, 0) + int(macs)
+        return count
+
+    handles = [m.register_forward_hook(hook(name)) for name, m in net.named_modules()
+               if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d, nn.Linear))]
+    try:
+        with FlopCounterMode(display=False) as counter, torch.no_grad():
+            net(*(torch.zeros(s, device="meta") for s in shapes))
+    finally:
+        for h in handles:
+            h.remove()
+    return per_module, counter.get_total_flops() // 2
+
+
+def float_mac_share(net: nn.Module, shapes: list[tuple[int, ...]],
+                    float_layers: list[str]) -> dict:
+    """How much of the arithmetic stays float when the layer ids ``float_layers``
+    (toolkit/quantization/layers.py: module paths, ``<path>/<node>``, ``<path>/*``) are kept
+    float: {"float_macs", "total_macs", "share"} for the manifest's precision scheme."""
+    from toolkit.quantization.layers import selects, strip_wrappers
+
+    per_module, total = macs_by_module(net, shapes)
+    floats = sum(macs for path, macs in per_module.items()
+                 if any(selects(wanted, strip_wrappers(path)) for wanted in float_layers))
+    return {"float_macs": floats, "total_macs": total,
+            "share": round(floats / total, 6) if total else 0.0}
