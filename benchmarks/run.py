@@ -34,8 +34,10 @@ from toolkit.quantization.calibration import calibration_set, feeds_for  # noqa:
 from toolkit.data.io import read_image  # noqa: E402
 
 DPED = REPO.parent / "shared" / "data" / "dped_patches"
-#: the study benchmarks/calibration_size.py writes; included in BENCHMARKS.md when present
-CALIBRATION_STUDY = REPO / "benchmarks" / "calibration_size.md"
+#: what the studies write (benchmarks/calibration_size.py, benchmarks/int8_real_weights.py);
+#: each is included in BENCHMARKS.md, in this order, when present
+STUDIES = (REPO / "benchmarks" / "calibration_size.md",
+           REPO / "benchmarks" / "int8_real_weights.md")
 
 
 def weight_bytes(fmt: str, path: Path) -> int:
@@ -176,8 +178,9 @@ def main() -> int:
         json.dumps({"env": env, "rows": rows, "accuracy_aware": accuracy_rows}, indent=2) + "\n"
     )
     text = render(rows, env, args.size) + render_accuracy(accuracy_rows, args.max_drop_db)
-    if CALIBRATION_STUDY.exists():
-        text += "\n" + CALIBRATION_STUDY.read_text()
+    for study in STUDIES:
+        if study.exists():
+            text += "\n" + study.read_text()
     args.out.write_text(text)
     print(f"wrote {args.out}")
     return 0

@@ -22,7 +22,8 @@ typical flow:
   camkit list                                   what models, variants, formats, precisions exist
   camkit train recipes/retouch_csrnet/tiny.yaml train (torchrun --nproc-per-node N for DDP)
   camkit export retouch_csrnet --format onnx,litert --precision fp32,fp16
-  camkit check artifacts/                       parity vs torch; exit 1 on a broken budget
+  camkit check artifacts/                       folder consistency, then parity vs torch;
+                                                exit 1 on a gap or a broken budget
   camkit demo                                   all of the above on the shipped checkpoint
   camkit profile run artifacts/.../m.onnx.manifest.json --on host --json host.json
                                                 host-CPU latency (a proxy) as a profile result
@@ -170,7 +171,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "check",
         help="parity (and task quality) of exported artifacts; non-zero exit on a broken budget",
-        description=textwrap.fill("Run each artifact against the torch float model on the calibration photos "
+        description=textwrap.fill("First verify the folder: every artifact has a manifest, and "
+        "every artifact, sample and checkpoint matches its manifest's sha256 (docs/reliability.md); "
+        "any gap fails the run. Then run each artifact against the torch float model on the "
+        "calibration photos "
         "(PSNR, SSIM, max-abs error) and compare with the budgets in the model's card.yaml. "
         "With --data DIR also report task PSNR/SSIM vs ground truth and the drop against the "
         "float model. DIR layouts: input/ + target/ of matching names; GoPro-style "
