@@ -85,12 +85,110 @@ def held_apart(folder: Path, dped_count: int) -> Path:
     return folder
 
 
+def search_set(folder: Path, skip: int, count: int) -> Path:
+    """A paired folder of DPED iPhone patches after the held-apart ones (never in HELD, never in
+    a calibration set): what the accuracy search of the frontier rows measures on."""
+    from PIL import Image
+
+    patches = sorted((SHARED / "dped_patches" / "iphone").glob("*.jpg"),
+                     key=lambda p: int(p.stem))[skip:skip + count]
+    for sub in ("input", "target"):
+        (folder / sub).mkdir(parents=True)
+    for path in patches:
+        with Image.open(path) as im:
+            rgb = im.convert("RGB")
+            for sub in ("input", "target"):
+                rgb.save(folder / sub / f"{path.stem}.png")
+    return folder
+
+
+#: the PTQ technique rows: label -> extra `camkit export` arguments (w8a8, every format)
+TECHNIQUES = {
+    "plain PTQ (min/max, everything int8)": ["--ptq", "no-equalize,no-float-defaults"],
+    "+ model float defaults": ["--ptq", "no-equalize"],
+    "+ equalization (the default)": [],
+    "default, range=mean_minmax": ["--ptq", "range=mean_minmax"],
+    "default, range=median_minmax": ["--ptq", "range=median_minmax"],
+    "default, range=mean_no_outliers": ["--ptq", "range=mean_no_outliers"],
+    "default, range=mean_quantile": ["--ptq", "range=mean_quantile"],
+}
+
+
+def run_techniques(name: str, size: str, held: Path, search: Path, work: Path,
+                   min_psnr: list[float]) -> tuple[list[dict], list[list[str]]]:
+    """w8a8 of ``name`` in every format per technique row, and the accuracy search's frontier:
+    ``--min-psnr-db X --data SEARCH`` for each X (layers kept float, measured on HELD)."""
+    model_id, variant, _ = MODELS[name]
+    ckpt = weights_for(name, work)
+    rows, commands = [], []
+    runs = [(label, extra) for label, extra in TECHNIQUES.items()]
+    runs += [(f"default + search --min-psnr-db {x:g}", ["--min-psnr-db", f"{x:g}", "--data",
+                                                        str(search)]) for x in min_psnr]
+    for i, (label, extra) in enumerate(runs):
+        art = work / "tech" / str(i)
+        commands.append(camkit("export", model_id, "--variant", variant, *ckpt, "--size", size,
+                               "--format", ",".join(FORMATS), "--precision", "w8a8",
+                               "--out", str(art), "--no-check", *extra, ok=(0, 1)))
+        if not any(art.glob("*/*/*.manifest.json")):  # the search could not reach it
+            rows.append({"technique": label, "format": "all", "failed": True})
+            continue
+        commands.append(camkit("check", str(art), "--data", str(held), "--no-baselines",
+                               ok=(0, 1)))
+        report = json.loads((art / "check.json").read_text())
+        for entry in report["artifacts"]:
+            scheme = json.loads(Path(entry["manifest"]).read_text())["precision_scheme"]
+            task_rows = (entry.get("task") or {}).get("rows", [])
+            parity = [_num(r["parity_psnr_db"]) for r in task_rows]
+            rows.append({
+                "technique": label, "format": entry["format"],
+                "held_mean_db": mean(parity) if parity else None,
+                "held_worst_db": min(parity) if parity else None,
+                "held_worst_ssim": min(r["parity_ssim"] for r in task_rows) if task_rows
+                else None,
+                "calib_worst_db": _num(entry["worst_psnr_db"]),
+                "calib_worst_ssim": entry["worst_ssim"],
+                "passed": not [q for q in entry["problems"]
+                               if not q.startswith("task PSNR drop")],
+                "float_share": (scheme.get("float_mac_share") or {}).get("share"),
+                "searched": [t for t in scheme.get("kept_float_layers") or []
+                             if t not in (scheme.get("default_float_layers") or [])],
+            })
+    return rows, commands
+
+
+def techniques_markdown(rows: list[dict], name: str) -> list[str]:
+    lines = [
+        "", f"## PTQ techniques on {name} (w8a8, every format)", "",
+        "Each row is one `camkit export ... --precision w8a8` with the arguments named; parity "
+        "against the torch float model. *Held-apart* as above; *calib*: the calibration "
+        "photos, which the card budgets (PSNR >= 30 dB, SSIM >= 0.95). The search rows keep "
+        "layers float until the worst photo of a *search set* (24 further DPED iPhone patches, "
+        "in neither HELD nor the calibration set) reaches the target, so they trace the "
+        "accuracy / float-MAC frontier.", "",
+        "| technique | format | held-apart mean (dB) | held-apart worst (dB) | worst SSIM | "
+        "calib worst (dB) | calib SSIM | float MACs | searched float layers | card |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in rows:
+        if r.get("failed"):
+            lines.append(f"| {r['technique']} | all | export failed | | | | | | | |")
+            continue
+        share = "—" if r["float_share"] is None else f"{100 * r['float_share']:.1f}%"
+        lines.append(
+            f"| {r['technique']} | {r['format']} | {_f(r['held_mean_db'])} | "
+            f"{_f(r['held_worst_db'])} | {_f(r['held_worst_ssim'], 4)} | "
+            f"{_f(r['calib_worst_db'])} | {_f(r['calib_worst_ssim'], 4)} | {share} | "
+            f"{', '.join(r['searched']) or 'none'} | {'pass' if r['passed'] else 'FAIL'} |")
+    return lines
+
+
 def weights_for(name: str, work: Path) -> list[str]:
     model_id, variant, (how, args) = MODELS[name]
     if how == "shipped":
         return []
     out = work / "ckpt" / name
-    camkit("import-weights", model_id, *args, "--out", str(out))
+    if not any(out.glob("*.safetensors")):
+        camkit("import-weights", model_id, *args, "--out", str(out))
     return ["--checkpoint", str(next(out.glob("*.safetensors")))]
 
 
@@ -218,6 +316,11 @@ def main() -> None:
     parser.add_argument("--dped-patches", type=int, default=16,
                         help="DPED iPhone patches among the held-apart photos (default 16)")
     parser.add_argument("--runs", type=int, default=5, help="timed host runs per artifact")
+    parser.add_argument("--techniques", default="csrnet_official",
+                        help="models whose PTQ technique table is measured (comma list; "
+                        "'' for none)")
+    parser.add_argument("--min-psnr", default="38,42",
+                        help="accuracy-search targets (dB) of the frontier rows")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -234,8 +337,19 @@ def main() -> None:
                                   args.size, held, work, args.runs)
             rows += got
             commands += cmds
+        tech_lines = []
+        search = None
+        for name in [n.strip() for n in args.techniques.split(",") if n.strip()]:
+            search = search or search_set(work / "search", args.dped_patches, 24)
+            got, cmds = run_techniques(name, args.size, held, search, work,
+                                       [float(x) for x in args.min_psnr.split(",") if x])
+            tech_lines += techniques_markdown(got, name)
+            commands += cmds
         held_count = len(list((held / "input").iterdir()))
         text = markdown(rows, commands, args, held_count, time.perf_counter() - started)
+        if tech_lines:
+            marker = "\nCommands run, in order:"
+            text = text.replace(marker, "\n".join(tech_lines) + "\n" + marker, 1)
         args.out.write_text(text.replace(str(work), "$WORK"))  # the scratch folder, gone now
         print(f"wrote {args.out}")
     finally:

@@ -147,6 +147,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "section records each tensor's dtype, scale and zero point")
     p.add_argument("--calib", help="calibration set name (calibration/<set>) or folder of photos "
                    "for quantized precisions (default: the model's set)")
+    p.add_argument("--ptq", metavar="LIST",
+                   help="post-training quantization techniques, comma list (default: all on, "
+                   "min/max ranges): no-equalize (no cross-layer range equalization of the "
+                   "model's declared conv pairs), no-float-defaults (quantize the layers the "
+                   "model keeps float by default too), range=minmax|mean_minmax|median_minmax|"
+                   "mean_no_outliers|mean_quantile (activation range estimator). Recorded in "
+                   "precision_scheme.ptq; docs/quantization.md has what each one measured")
     p.add_argument("--max-drop-db", type=float, metavar="DB",
                    help="accuracy-aware quantization: when a quantized artifact's task PSNR "
                    "drop on --data exceeds DB, rank its layers by sensitivity and keep the "
@@ -495,6 +502,9 @@ def cmd_export(args) -> int:
     spec = make_spec(model_id, variant, size, "nhwc" if args.nhwc else "nchw", args.dynamic,
                      args.io)
     weights = resolve_weights(model_id, variant, args.checkpoint, args.random_weights)
+    from toolkit.quantization import options
+
+    ptq = options.parse(args.ptq)
     accuracy = None
     if args.max_drop_db is not None or args.min_psnr_db is not None:
         from toolkit.checks.task import is_masked, load_pairs
@@ -520,7 +530,8 @@ def cmd_export(args) -> int:
                                max_drop_db=args.max_drop_db, quiet_paths=True) == 0
     try:
         manifests = export_artifacts(spec, weights, formats, precisions, args.out,
-                                     calib_source=args.calib, accuracy=accuracy, gate=gate)
+                                     calib_source=args.calib, accuracy=accuracy, gate=gate,
+                                     ptq=ptq)
     except GateFailed as e:
         print(f"camkit: error: {e}", file=sys.stderr)
         return 1

@@ -28,7 +28,9 @@ from toolkit.checkpoints import checkpoint_info, shipped_checkpoint
 from toolkit.conversion._common import SCHEME_FILE, prepare_for_export, torch_runner
 from toolkit.errors import CamkitError, unknown
 from toolkit.quantization.calibration import calibration_feeds, sample_feeds
-from toolkit.quantization.layers import default_float_layers
+from toolkit.quantization import options
+from toolkit.quantization.equalize import equalize
+from toolkit.quantization.layers import default_float_reasons
 from toolkit.spec import IO_DTYPES, PRECISIONS, ExportSpec
 
 FLOAT_PRECISIONS = ("fp32", "fp16")
@@ -63,6 +65,9 @@ class AccuracyTarget:
     data_dir: Path
     pairs: list
     min_psnr_db: float | None = None
+    #: the export's own card search (no --max-drop-db / --min-psnr-db given): on the photos
+    #: `camkit check` budgets
+    automatic: bool = False
 
     def parity_budget(self, model_id: str, fmt: str, precision: str
                       ) -> tuple[float | None, float | None]:
@@ -221,6 +226,7 @@ def export_artifacts(
     calib_source: str | Path | None = None,
     accuracy: AccuracyTarget | None = None,
     gate: Callable[[list[Path]], bool] | None = None,
+    ptq: options.PtqOptions | None = None,
 ) -> list[Path]:
     """Export every format x precision; returns the published manifest paths, in order.
 
@@ -230,7 +236,9 @@ def export_artifacts(
 
     Quantized precisions calibrate on ``calib_source`` (a calibration set name or a folder of
     photos; default: the model's calibration set). With ``accuracy``, each quantized artifact
-    keeps the fewest most sensitive layers in float that bring its task drop within budget."""
+    keeps the fewest most sensitive layers in float that bring its task drop within budget.
+    ``ptq`` switches the post-training techniques (toolkit/quantization/options.py; default:
+    all on)."""
     from tqdm import tqdm
 
     if not formats:
@@ -267,11 +275,25 @@ def export_artifacts(
         if all(p in FLOAT_PRECISIONS for p in precisions):
             raise CamkitError("--max-drop-db and --min-psnr-db apply to quantized precisions "
                               "(w8a8, w8a16); add --precision w8a8")
-        search = _AccuracySearch(accuracy, model, prepared, spec, calib, progress)
-    defaults = default_float_layers(prepared)
+    ptq = ptq or options.DEFAULT
+    # the quantized precisions export the equalized module (same float function, ranges spread
+    # less over channels); fp32 and fp16 export the checkpoint's weights as they are
+    quant_module, equalization = prepared, None
+    if calib is not None and ptq.equalize:
+        quant_module, equalization = equalize(prepared, calib,
+                                              [t.name for t in spec.model.inputs])
+    registered = spec.model.model_id in registry.model_ids()
+    if (accuracy is None and calib is not None and ptq.auto_float and registered
+            and weights.checkpoint is not None):
+        accuracy = card_target(spec)
+    if accuracy is not None:
+        search = _AccuracySearch(accuracy, model, quant_module, spec, calib, progress, ptq)
+    defaults = default_float_reasons(prepared) if ptq.float_defaults else {}
+    ptq_record = {**ptq.describe(), "equalization": equalization}
 
     out_dir = artifacts.artifact_dir(out_root, spec)
-    with publish.FolderLock(out_dir, "export"), publish.Publication(out_dir) as pub:
+    with publish.FolderLock(out_dir, "export"), publish.Publication(out_dir) as pub, \
+            options.using(ptq):
         for report in publish.CHECK_REPORTS:  # they describe the old set; the gate writes anew
             (pub.staging / report).unlink(missing_ok=True)
         sample = _Sample(feeds, reference, name)
@@ -282,10 +304,12 @@ def export_artifacts(
             bar.set_postfix_str(f"{fmt} {precision}")
             quantized = precision not in FLOAT_PRECISIONS
             manifests.append(
-                _export_one(prepared, spec, fmt, precision, pub.staging, weights_desc, sample,
+                _export_one(quant_module if quantized else prepared, spec, fmt, precision,
+                            pub.staging, weights_desc, sample,
                             calib if quantized else None, calib_desc if quantized else None,
                             search if quantized else None,
-                            defaults if precision in DEFAULT_FLOAT_PRECISIONS else [])
+                            defaults if precision in DEFAULT_FLOAT_PRECISIONS else {},
+                            ptq_record if quantized else None)
             )
         bar.close()
         _verify_staged(pub.staging, manifests)
@@ -347,12 +371,39 @@ def _verify_staged(staging: Path, manifests: list[Path]) -> None:
                           f"please report this")
 
 
+def card_target(spec: ExportSpec) -> AccuracyTarget:
+    """The card's budgets on the photos `camkit check` measures (the model's calibration set at
+    the artifact's size, as ``sample_feeds`` gives them): what the default export keeps layers
+    float for."""
+    return AccuracyTarget(None, Path(f"calibration/{spec.model.calibration_set}"),
+                          sample_feeds(spec), automatic=True)
+
+
+def _sample_parity(runner, reference, spec: ExportSpec, samples: list) -> dict:
+    """Worst parity of ``runner`` against ``reference`` on ``samples`` ((name, feeds) pairs),
+    measured as `camkit check` measures it (raw outputs, toolkit/checks/parity.py), in the
+    shape ``quantize_within_budget`` reads (no targets: no task drop)."""
+    from toolkit.checks.metrics import psnr_db, ssim
+
+    out_name = spec.model.outputs[0].name
+    psnrs, ssims = [], []
+    for _name, feeds in samples:
+        got, want = runner(feeds)[out_name], reference(feeds)[out_name]
+        if spec.layout == "nhwc":
+            got, want = got.transpose(0, 3, 1, 2), want.transpose(0, 3, 1, 2)
+        psnrs.append(psnr_db(got, want))
+        ssims.append(ssim(got, want))
+    return {"drop_db": 0.0, "float_psnr_db": None, "artifact_psnr_db": None,
+            "worst_parity_psnr_db": min(psnrs), "worst_parity_ssim": min(ssims)}
+
+
 class _AccuracySearch:
     """Accuracy-aware quantization for one export run: the layer ranking is computed at most
     once and shared by every format (it depends on the model and calibration set only)."""
 
-    def __init__(self, target: AccuracyTarget, model, prepared, spec, calib, progress) -> None:
-        self.target, self.model, self.prepared = target, model, prepared
+    def __init__(self, target: AccuracyTarget, model, prepared, spec, calib, progress,
+                 ptq: options.PtqOptions = options.DEFAULT) -> None:
+        self.target, self.model, self.prepared, self.ptq = target, model, prepared, ptq
         self.spec, self.calib, self.progress = spec, calib, progress
         self.reference = torch_runner(model, spec)
         self._ranking: dict[tuple[str, ...], list] = {}
@@ -385,13 +436,20 @@ class _AccuracySearch:
         def measure(path: Path) -> dict:
             with quiet():
                 runner = _trial_runner(module, path, self.model, self.spec, self.calib)
+                if self.target.automatic:
+                    return _sample_parity(runner, self.reference, self.spec, self.target.pairs)
                 return task_quality(runner, self.reference, self.spec, self.target.pairs)
 
         min_psnr, min_ssim = self.target.parity_budget(self.spec.model.model_id, fmt, precision)
+        def share(kept: list[str]) -> float:
+            return _float_mac_share(self.prepared, self.spec, defaults + kept)["share"]
+
         outcome = quantize_within_budget(export_trial, measure, lambda: self.ranking(defaults),
                                          self.target.max_drop_db, f"{fmt} {precision}", min_psnr,
-                                         min_ssim)
-        return outcome.path, outcome.describe(str(self.target.data_dir), len(self.target.pairs))
+                                         min_ssim, share, self.ptq.max_float_share)
+        control = outcome.describe(str(self.target.data_dir), len(self.target.pairs))
+        control["automatic"] = self.target.automatic
+        return outcome.path, control
 
 
 def _trial_runner(module, path: Path, model, spec: ExportSpec, calib):
@@ -426,8 +484,10 @@ def _run_export(module, fmt, prepared, spec, precision, out_dir, calib, float_la
 
 def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _Sample, calib,
                 calib_desc=None, search: _AccuracySearch | None = None,
-                defaults: list[str] = ()) -> Path:
-    """One artifact; ``defaults``: the model's default float layers for this precision."""
+                defaults: dict[str, str] | None = None, ptq_record: dict | None = None) -> Path:
+    """One artifact; ``defaults``: the model's default float layers for this precision, each with
+    why it stays float."""
+    defaults = defaults or {}
     module = registry.format_module(fmt)
     stem = artifacts.artifact_stem(spec, precision)
     final = out_dir / f"{stem}.{module.suffix}"
@@ -444,6 +504,9 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _
         scheme = json.loads(scheme_file.read_text()) if scheme_file.exists() else {}
         if defaults:  # which of kept_float_layers the model asks for (not the accuracy search)
             scheme["default_float_layers"] = list(defaults)
+            scheme["default_float_reasons"] = dict(defaults)
+        if ptq_record is not None:
+            scheme["ptq"] = ptq_record
         if calib_desc is not None:
             scheme["calibration"] = {**calib_desc, **scheme.get("calibration", {})}
         if control is not None:

@@ -561,12 +561,19 @@ def simulated_runner(module: nn.Module, spec: ExportSpec, calib: Calibration,
     exported graph (another calibration set, or a changed NNCF).
     """
     from toolkit.conversion._common import prepare_for_export
-    from toolkit.quantization import coreml_ptq
+    from toolkit.quantization import coreml_ptq, options
+    from toolkit.quantization.equalize import equalize
 
     what = spec.model.model_id
     # layers the export kept float (accuracy-aware quantization); older manifests have none
     kept = scheme["kept_float_layers"] if scheme and "kept_float_layers" in scheme else ()
-    quantized = _quantize(prepare_for_export(module, spec), spec, calib, what, "", kept)
+    # the techniques the export used (during an export's own trials: the active ones)
+    ptq = options.from_scheme(scheme) if scheme and "ptq" in scheme else options.active()
+    prepared = prepare_for_export(module, spec)
+    if ptq.equalize:
+        prepared, _ = equalize(prepared, calib, [t.name for t in spec.model.inputs])
+    with options.using(ptq):
+        quantized = _quantize(prepared, spec, calib, what, "", kept)
     if scheme is not None:
         # a package camkit did not write may lack the record: nothing to compare then
         why = (coreml_ptq.qparams_mismatch(quantized.qparams, scheme["activation_qparams"])

@@ -27,6 +27,9 @@ class GlobalFeatureModulation(nn.Module):
         n, c = scale.shape
         return x * (1.0 + scale.reshape(n, c, 1, 1)) + shift.reshape(n, c, 1, 1)
 
+    def forward(self, x: torch.Tensor, scale: torch.Tensor, shift: torch.Tensor) -> torch.Tensor:
+        return self.apply(x, scale, shift)
+
 
 class InstanceNorm(nn.Module):
     """Affine instance norm, ``(x - mean) / sqrt(var + eps) * scale + shift`` per image and channel.

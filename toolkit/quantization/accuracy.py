@@ -85,6 +85,10 @@ class Outcome:
     min_psnr_db: float | None = None
     min_ssim: float | None = None
     ranking: list[Sensitivity] | None = None
+    #: the float-MAC share the search tried to stay under, and whether it had to go over it
+    max_float_share: float | None = None
+    over_float_share: bool = False
+    float_share: float | None = None
 
     @property
     def kept_float(self) -> list[str]:
@@ -105,6 +109,9 @@ class Outcome:
             "trials": [dict(asdict(t), kept_float=list(t.kept_float),
                             worst_parity_psnr_db=_json_db(t.worst_parity_psnr_db))
                        for t in self.trials],
+            "max_float_share": self.max_float_share,
+            "float_share": self.float_share,
+            "over_float_share": self.over_float_share,
             "ranking_method": RANKING_METHOD if self.ranking is not None else None,
             "ranking": [asdict(s) for s in self.ranking] if self.ranking is not None else None,
         }
@@ -169,8 +176,15 @@ def quantize_within_budget(
     what: str,
     min_psnr_db: float | None = None,
     min_ssim: float | None = None,
+    float_share: Callable[[list[str]], float] | None = None,
+    max_float_share: float | None = None,
 ) -> Outcome:
     """Steps 1-3 of the module docstring.
+
+    With ``max_float_share`` (and ``float_share(kept) -> share of MACs in float``), step 3 first
+    keeps only layers that fit under that share (a layer that would not fit is passed over for
+    the next in the ranking); when no such set meets the budget, the passed-over layers are
+    added in ranking order after all, and ``Outcome.over_float_share`` says so.
 
     ``export_trial(kept_float)`` writes one artifact and returns its path; ``measure(path)``
     returns ``toolkit.checks.task.task_quality`` of it; ``rank()`` the layers, most sensitive
@@ -201,13 +215,32 @@ def quantize_within_budget(
                                     quality.get("worst_parity_ssim")))
         return passes(outcome.trials[-1])
 
-    if attempt([]):
+    outcome.max_float_share = max_float_share if float_share is not None else None
+
+    def done() -> Outcome:
+        if float_share is not None:
+            outcome.float_share = round(float_share(outcome.kept_float), 5)
+            outcome.over_float_share = (max_float_share is not None
+                                        and outcome.float_share > max_float_share)
         return outcome
+
+    if attempt([]):
+        return done()
     outcome.ranking = rank()
     order = [s.layer for s in outcome.ranking]
-    for k in range(1, len(order) + 1):
-        if attempt(order[:k]):
-            return outcome
+    kept, passed_over = [], []
+    for layer in order:
+        if (outcome.max_float_share is not None
+                and float_share(kept + [layer]) > outcome.max_float_share):
+            passed_over.append(layer)
+            continue
+        kept.append(layer)
+        if attempt(list(kept)):
+            return done()
+    for layer in passed_over:  # the bound could not be kept: go over it, most sensitive first
+        kept.append(layer)
+        if attempt(list(kept)):
+            return done()
     missed = _shortfall(outcome.trials, max_drop_db, min_psnr_db, min_ssim, len(order))
     raise CamkitError(f"{what} cannot meet {missed}; raise the budget, or export w8a16 / fp16")
 

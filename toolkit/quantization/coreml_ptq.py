@@ -44,6 +44,7 @@ from torch import nn
 from toolkit._quiet import quiet
 from toolkit.conversion._common import dynamic_hw, example_inputs
 from toolkit.errors import CamkitError, missing_extra
+from toolkit.quantization import options
 from toolkit.quantization.layers import fx_layer_id, selector
 from toolkit.spec import ExportSpec
 
@@ -256,7 +257,7 @@ def quantize(
         quantized = quantize_pt2e(
             graph, quantizer, calibration_dataset=dataset, subset_size=len(feeds),
             fast_bias_correction=None,  # None: no bias correction, float weights stay as trained
-            activations_range_estimator_params=ranges.MINMAX,
+            activations_range_estimator_params=options.active().nncf_range_estimator(),
             fold_quantize=True,  # int8 weight constants -> constexpr_affine_dequantize in MIL
         )
     return Quantized(quantized, len(feeds), quantizer.float_layers, activation_qparams(quantized),

@@ -33,6 +33,11 @@ MODULE_WILDCARD = "/*"
 #: class attribute of an ``nn.Module`` whose ops stay float in w8a8 by default (the reason goes
 #: with the attribute; toolkit/models/_blocks.py ``InstanceNorm`` has one)
 W8A8_FLOAT_ATTR = "W8A8_KEEP_FLOAT"
+#: optional class attribute beside it: one line saying why (default: the docstring's first line)
+W8A8_FLOAT_REASON_ATTR = "W8A8_FLOAT_REASON"
+#: class attribute ``{layer id relative to the module: reason}``: single layers of a module that
+#: stay float in w8a8 by default (CSRNet's condition head and modulation)
+W8A8_FLOAT_LAYERS_ATTR = "W8A8_FLOAT_LAYERS"
 
 
 def strip_wrappers(path: str) -> str:
@@ -73,17 +78,41 @@ def selector(wanted: Iterable[str]):
     return select
 
 
-def default_float_layers(module) -> list[str]:
-    """``<path>/*`` for every submodule of ``module`` whose class sets ``W8A8_KEEP_FLOAT``: the
-    layers a model keeps float in w8a8 unless told otherwise (recorded in the manifest's
-    ``precision_scheme.kept_float_layers`` and ``default_float_layers``)."""
-    found = []
+def default_float_reasons(module) -> dict[str, str]:
+    """The layers a model keeps float in w8a8 unless told otherwise, each with why (recorded in
+    the manifest's ``precision_scheme.kept_float_layers``, ``default_float_layers`` and
+    ``default_float_reasons``):
+
+    - ``<path>/*`` for every submodule whose class sets ``W8A8_KEEP_FLOAT`` (the reason: the
+      class's ``W8A8_FLOAT_REASON``, else the first line of its docstring);
+    - ``<path>.<id>`` for every entry ``{id: reason}`` of a class's ``W8A8_FLOAT_LAYERS``, where
+      ``id`` is a layer id relative to that module (``cond_scale1``, ``gfm1/*``), and
+      ``<path>/<id>`` where ``id`` names an op of the module's own forward (``mean``).
+    """
+    found: dict[str, str] = {}
+
+    def covered(lid: str) -> bool:  # an enclosing module already covers it
+        return any(f.endswith(MODULE_WILDCARD) and selects(f, lid.removesuffix(MODULE_WILDCARD))
+                   for f in found)
+
     for path, sub in module.named_modules():
         path = strip_wrappers(path)
-        if path and getattr(type(sub), W8A8_FLOAT_ATTR, False):
-            if not any(selects(f, path) for f in found):  # an enclosing module covers it
-                found.append(path + MODULE_WILDCARD)
+        cls = type(sub)
+        if path and getattr(cls, W8A8_FLOAT_ATTR, False) and not covered(path):
+            doc = (cls.__doc__ or cls.__name__).strip().splitlines()[0]
+            found[path + MODULE_WILDCARD] = getattr(cls, W8A8_FLOAT_REASON_ATTR, doc)
+        for lid, why in getattr(cls, W8A8_FLOAT_LAYERS_ATTR, {}).items():
+            # a submodule's id joins with ".", an op of this module's own forward with "/"
+            head = lid.split("/")[0].split(".")[0]
+            full = lid if not path else f"{path}{'.' if hasattr(sub, head) else '/'}{lid}"
+            if not covered(full):
+                found[full] = why
     return found
+
+
+def default_float_layers(module) -> list[str]:
+    """The ids of :func:`default_float_reasons`, in module order."""
+    return list(default_float_reasons(module))
 
 
 def fx_layer_id(node) -> str:

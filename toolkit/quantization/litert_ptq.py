@@ -62,6 +62,7 @@ import torch
 from torch import nn
 
 from toolkit.errors import CamkitError
+from toolkit.quantization import options
 from toolkit.spec import IO_DTYPES
 
 #: activation bits per quantized precision id this module produces
@@ -101,7 +102,6 @@ def pt2e_w8a8(
     from litert_torch.quantize import pt2e_quantizer
     from litert_torch.quantize.quant_config import QuantConfig
     from nncf.experimental.torch.fx import quantize_pt2e
-    from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
     torch.manual_seed(0)  # nothing here draws random numbers today; keep it that way if one does
     graph = torch.export.export(named, (), sample, strict=True).module()
@@ -117,7 +117,7 @@ def pt2e_w8a8(
         subset_size=len(calib),
         fast_bias_correction=None,
         smooth_quant=False,
-        activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
+        activations_range_estimator_params=options.active().nncf_range_estimator(),
         fold_quantize=False,  # litert-torch lowers the explicit Q/DQ pairs itself
     )
     with _strict_qdq():

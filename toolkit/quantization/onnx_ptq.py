@@ -63,6 +63,7 @@ import numpy as np
 
 from toolkit._quiet import quiet
 from toolkit.errors import CamkitError
+from toolkit.quantization import options
 
 #: what produced the QDQ graph (the manifest's precision_scheme.path)
 PATH = "nncf.quantize (ONNX backend, QDQ)"
@@ -111,7 +112,6 @@ def quantize_w8a8(
                 AdvancedQuantizationParameters,
                 OverflowFix,
             )
-            from nncf.quantization.range_estimator import RangeEstimatorParametersSet
 
             quantized = nncf.quantize(
                 model,
@@ -121,7 +121,7 @@ def quantize_w8a8(
                 fast_bias_correction=True,
                 ignored_scope=nncf.IgnoredScope(names=list(ignored_nodes)) if ignored_nodes else None,
                 advanced_parameters=AdvancedQuantizationParameters(
-                    activations_range_estimator_params=RangeEstimatorParametersSet.MINMAX,
+                    activations_range_estimator_params=options.active().nncf_range_estimator(),
                     overflow_fix=OverflowFix(overflow_fix),
                 ),
             )
@@ -326,7 +326,7 @@ def scheme(model, calibration_count: int, path: str = PATH,
         "nncf_preset": PRESET,
         "nncf": {
             "version": nncf.__version__,
-            "range_estimator": "MINMAX",
+            "range_estimator": options.RANGE_ESTIMATORS[options.active().range_estimator],
             "overflow_fix": (
                 "disable" if not facts.half_range_layers
                 else "all layers" if host_kernels and host_kernels["overflow_fix"] == "all_layers"

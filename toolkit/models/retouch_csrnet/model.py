@@ -30,6 +30,10 @@ class ConditionNet(nn.Module):
     with dynamic height and width (its ``constant_pad_nd`` lowering cannot).
     """
 
+    #: w8a8 keeps the global mean float (toolkit/quantization/layers.py): an int8 condition
+    #: vector moves every pixel of a channel by the same step (LiteRT quantizes MEAN otherwise)
+    W8A8_FLOAT_LAYERS = {"mean": "the condition vector: an int8 step here shifts whole channels"}
+
     def __init__(self, in_nc: int, cond_nf: int) -> None:
         super().__init__()
         self.conv1 = nn.Conv2d(in_nc, cond_nf, 7, stride=2, padding=1)
@@ -50,6 +54,24 @@ class ConditionNet(nn.Module):
 class CSRNet(nn.Module):
     """Base network (1x1 convs) with a GFM after each conv, driven by the condition vector."""
 
+    #: w8a8 keeps the condition head (six Linear layers on the 32-value pooled vector, 6k MACs
+    #: per image) and the modulation (a per-channel multiply-add) float; the per-pixel 1x1 convs
+    #: and the condition convs stay int8 (toolkit/quantization/layers.py reads this). Int8
+    #: condition vectors and scales shift every pixel of a channel by the same step, and the GFM
+    #: scale (up to 8x on the official weights) multiplies whatever rounding its input carries.
+    #: cross-layer range equalization (toolkit/quantization/equalize.py): a conv's output
+    #: channel c times k, the modulation's shift with it (x * (1 + s) + b is then k times
+    #: larger, ReLU keeps the factor), the next conv's input channel c divided by k
+    W8A8_EQUALIZE = (("conv1", ("cond_shift1",), "conv2"), ("conv2", ("cond_shift2",), "conv3"))
+    W8A8_FLOAT_LAYERS = {
+        **{f"cond_{kind}{i}": "condition head: 6k MACs per image; an int8 condition vector "
+           "or scale shifts a whole channel" for kind in ("scale", "shift") for i in (1, 2, 3)},
+        **{f"gfm{i}/*": "modulation x*(1+scale)+shift: no MACs; int8 scales up to 8x multiply "
+           "the rounding of their input" for i in (1, 2, 3)},
+        "act/*": "ReLU after a float modulation: an int8 ReLU input would spend half its steps "
+        "on the negatives the ReLU drops (the next conv quantizes its output instead)",
+    }
+
     def __init__(self, in_nc: int = 3, out_nc: int = 3, base_nf: int = 64, cond_nf: int = 32):
         super().__init__()
         self.cond_net = ConditionNet(in_nc, cond_nf)
@@ -63,15 +85,18 @@ class CSRNet(nn.Module):
         self.conv2 = nn.Conv2d(base_nf, base_nf, 1)
         self.conv3 = nn.Conv2d(base_nf, out_nc, 1)
         self.act = nn.ReLU()
+        # parameter-free: the state dict keeps the authors' keys
+        self.gfm1 = GlobalFeatureModulation()
+        self.gfm2 = GlobalFeatureModulation()
+        self.gfm3 = GlobalFeatureModulation()
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         cond = self.cond_net(image)
-        gfm = GlobalFeatureModulation.apply
-        x = self.act(gfm(self.conv1(image), self.cond_scale1(cond), self.cond_shift1(cond)))
-        x = self.act(gfm(self.conv2(x), self.cond_scale2(cond), self.cond_shift2(cond)))
+        x = self.act(self.gfm1(self.conv1(image), self.cond_scale1(cond), self.cond_shift1(cond)))
+        x = self.act(self.gfm2(self.conv2(x), self.cond_scale2(cond), self.cond_shift2(cond)))
         # Unbounded, as in the paper: callers clip to [0, 1] when they write pixels, so parity
         # checks see every difference, also outside the displayable range.
-        return gfm(self.conv3(x), self.cond_scale3(cond), self.cond_shift3(cond))
+        return self.gfm3(self.conv3(x), self.cond_scale3(cond), self.cond_shift3(cond))
 
 
 # ------------------------------------------------------------------------------------ variants
