@@ -35,16 +35,17 @@ def measure(model: str, variant: str, size: tuple[int, int], int8: set[str] | No
     """Worst parity per format; ``int8``: the classes whose float default is dropped (None:
     keep camkit's defaults; an empty set: drop every default)."""
     from toolkit.quantization.layers import MODULE_WILDCARD, strip_wrappers
+    from toolkit.quantization.options import PtqOptions
 
-    default = export.default_float_layers
+    default = export.default_float_reasons
 
     def without(module):  # the one switch: what the export would keep float, filtered
         kind = {strip_wrappers(path): type(sub).__name__ for path, sub in module.named_modules()}
-        return [lid for lid in default(module)
-                if int8 and kind.get(lid.removesuffix(MODULE_WILDCARD)) not in int8]
+        return {lid: why for lid, why in default(module).items()
+                if int8 and kind.get(lid.removesuffix(MODULE_WILDCARD)) not in int8}
 
     if int8 is not None:
-        export.default_float_layers = without
+        export.default_float_reasons = without
     try:
         spec = export.make_spec(model, variant, size, "nchw", False)
         weights = export.resolve_weights(model, variant, None, False)
@@ -54,13 +55,15 @@ def measure(model: str, variant: str, size: tuple[int, int], int8: set[str] | No
                 print(f"{model} {fmt} w8a8, {'defaults' if int8 is None else 'int8 too'}",
                       file=sys.stderr, flush=True)
                 with quiet():
-                    [manifest] = export.export_artifacts(spec, weights, [fmt], ["w8a8"],
-                                                         Path(out), progress=False)
+                    # no automatic search: the rows compare the defaults alone
+                    [manifest] = export.export_artifacts(
+                        spec, weights, [fmt], ["w8a8"], Path(out), progress=False,
+                        ptq=PtqOptions(auto_float=False))
                 result = check_artifact(manifest)[0]
                 rows[fmt] = (result.worst_psnr_db, result.worst_ssim, result.passed)
         return rows
     finally:
-        export.default_float_layers = default
+        export.default_float_reasons = default
 
 
 def main() -> None:

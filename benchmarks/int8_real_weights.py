@@ -58,9 +58,11 @@ MODELS = {
     "dped_official": ("enhance_wespe", "paper",
                       ("import", [str(SHARED / "dped_official" / "iphone_orig"),
                                   "--from", "tensorflow"])),
+    # the shipped demonstration checkpoints (CSRNet ships paper-sized weights, the others mobile)
+    "retouch_csrnet_shipped": ("retouch_csrnet", "paper", ("shipped", None)),
     **{f"{m}_mobile": (m, "mobile", ("shipped", None)) for m in (
-        "retouch_csrnet", "enhance_wespe", "enhance_dense_unet", "deblur_nafnet",
-        "deblur_blur2blur", "inpaint_edgeconnect")},
+        "enhance_wespe", "enhance_dense_unet", "deblur_nafnet", "deblur_blur2blur",
+        "inpaint_edgeconnect")},
 }
 
 
@@ -278,7 +280,7 @@ def markdown(rows: list[dict], commands: list[list[str]], args, held_count: int,
         f"accumulates in the layers the export kept float (`precision_scheme.float_mac_share`). "
         f"Latency: host CPU median (a proxy, not a phone), against the same format's fp32. "
         f"Core ML rows are *simulated* off macOS (the quantized torch graph the package was "
-        f"converted from). `*_mobile` rows are the shipped demonstration checkpoints: they "
+        f"converted from). `*_mobile` and `*_shipped` rows are the shipped demonstration checkpoints: they "
         f"prove the pipeline, not the quality.",
         "",
         "| model | format | precision | mode | held-apart mean (dB) | held-apart worst (dB) | "

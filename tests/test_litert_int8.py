@@ -27,8 +27,13 @@ from toolkit.checks.parity import check_artifact  # noqa: E402
 from toolkit.conversion import litert  # noqa: E402
 from toolkit.conversion._common import prepare_for_export  # noqa: E402
 from toolkit.errors import CamkitError  # noqa: E402
+from toolkit.quantization.options import PtqOptions  # noqa: E402
 from toolkit.export import build_model, export_artifacts, make_spec, resolve_weights  # noqa: E402
 from toolkit.quantization import litert_ptq  # noqa: E402
+
+#: every layer int8 (CSRNet's declared float layers off, no card search): these tests check the
+#: integer file itself
+ALL_INT8 = PtqOptions(float_defaults=False, auto_float=False)
 
 MODEL, VARIANT = "retouch_csrnet", "tiny"
 ACTIVATION_DTYPE = {"w8a8": "int8", "w8a16": "int16"}
@@ -38,7 +43,8 @@ PATHS = {"w8a8": litert_ptq.PT2E_PATH, "w8a16": "ai-edge-quantizer static_wi8_ai
 def _export(out, precisions, layout="nchw"):
     spec = make_spec(MODEL, VARIANT, None, layout, False)
     weights = resolve_weights(MODEL, VARIANT, None, False)
-    return export_artifacts(spec, weights, ["litert"], precisions, out, progress=False)
+    return export_artifacts(spec, weights, ["litert"], precisions, out, progress=False,
+                            ptq=ALL_INT8)
 
 
 def _artifact(manifest):
@@ -175,7 +181,8 @@ def test_large_mean_is_split_and_right_under_xnnpack(tmp_path):
     where XNNPACK's int8 MEAN goes wrong; the export splits it (litert_ptq.split_large_means)."""
     spec = make_spec(MODEL, VARIANT, (736, 736), "nchw", False)
     weights = resolve_weights(MODEL, VARIANT, None, False)
-    [manifest] = export_artifacts(spec, weights, ["litert"], ["w8a8"], tmp_path, progress=False)
+    [manifest] = export_artifacts(spec, weights, ["litert"], ["w8a8"], tmp_path, progress=False,
+                                  ptq=ALL_INT8)
     assert litert.inspect(_artifact(manifest))["op_dtypes"]["MEAN"] == {"int8": 2}
     result, _, _ = check_artifact(manifest, max_images=2)  # LiteRTRunner: XNNPACK on
     assert result.passed, result.problems

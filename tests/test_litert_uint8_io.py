@@ -23,7 +23,12 @@ with quiet():  # importing litert-torch (torchao, jax, absl) prints warnings fro
 
 from toolkit import artifacts, cli  # noqa: E402
 from toolkit.checks.parity import check_artifact  # noqa: E402
+from toolkit.quantization.options import PtqOptions  # noqa: E402
 from toolkit.export import export_artifacts, make_spec, resolve_weights  # noqa: E402
+
+#: every layer int8 (CSRNet's declared float layers off, no card search): these tests check the
+#: integer file itself
+ALL_INT8 = PtqOptions(float_defaults=False, auto_float=False)
 
 MODEL, VARIANT = "retouch_csrnet", "tiny"
 BYTE = {"scale": 1 / 255, "zero_point": 0}
@@ -32,7 +37,8 @@ BYTE = {"scale": 1 / 255, "zero_point": 0}
 def _export(out, io_dtype):
     spec = make_spec(MODEL, VARIANT, None, "nchw", False, io_dtype)
     weights = resolve_weights(MODEL, VARIANT, None, True)
-    [manifest] = export_artifacts(spec, weights, ["litert"], ["w8a8"], out, progress=False)
+    [manifest] = export_artifacts(spec, weights, ["litert"], ["w8a8"], out, progress=False,
+                                  ptq=ALL_INT8)
     return manifest
 
 
@@ -141,7 +147,7 @@ def test_layers_kept_float_at_the_boundary(tmp_path):
     spec = make_spec(MODEL, VARIANT, None, "nchw", False, "uint8")
     model = build_model(MODEL, VARIANT, resolve_weights(MODEL, VARIANT, None, True))
     path = litert.export(prepare_for_export(model, spec), spec, "w8a8", tmp_path,
-                         calibration_feeds(spec), ["conv1", "add_5"])
+                         calibration_feeds(spec), ["conv1", "gfm3/add_5"])
     facts = litert_ptq.describe(path)
     assert facts["io"] == "uint8" and litert_ptq.integer_problems(facts, 8, 1, "uint8") == []
     assert facts["boundary"]["dequantize_at_input"] == 1

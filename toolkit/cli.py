@@ -567,8 +567,14 @@ def _print_kept_float(manifest_path: Path) -> None:
             budgets.append(f"worst parity {parity:.2f} dB >= {control['min_psnr_db']:g} dB")
         if control.get("min_ssim") is not None and control.get("worst_parity_ssim") is not None:
             budgets.append(f"SSIM {control['worst_parity_ssim']:.4f} >= {control['min_ssim']:g}")
-        print(f"  {', '.join(budgets) or 'within budget'} with {len(kept)} layer(s) in float"
-              f"{': ' + ', '.join(kept) if kept else ''}")
+        where = (f"on {control['data']} (the card, the photos camkit check measures)"
+                 if control.get("automatic") else f"on {control['data']}")
+        print(f"  {', '.join(budgets) or 'within budget'} {where} with {len(kept)} searched "
+              f"layer(s) in float{': ' + ', '.join(kept) if kept else ''}")
+        if control.get("over_float_share"):
+            print(f"  note: {100 * control['float_share']:.1f}% of MACs in float, over the "
+                  f"{100 * control['max_float_share']:g}% aim: no set of layers under it met the "
+                  f"budget (see precision_scheme.accuracy_control.trials)")
 
 
 def _run_checks(target, data, out, max_images, only=None, max_drop_db=None, baselines=True,

@@ -37,6 +37,12 @@ FLOAT_PRECISIONS = ("fp32", "fp16")
 #: precisions in which a model's blocks that declare ``W8A8_KEEP_FLOAT`` stay float by default
 #: (toolkit/quantization/layers.py ``default_float_layers``; InstanceNorm says why)
 DEFAULT_FLOAT_PRECISIONS = ("w8a8",)
+#: precisions whose default export keeps sensitive layers float until the card passes
+#: (toolkit/quantization/options.py ``auto_float``): w8a8, where every format can keep layers
+#: float (LiteRT's w8a16 path, the ai-edge-quantizer, cannot)
+AUTO_FLOAT_PRECISIONS = ("w8a8",)
+#: precisions exported from the equalized module (toolkit/quantization/options.py says why)
+EQUALIZED_PRECISIONS = ("w8a8",)
 #: seed for --random-weights, recorded in the manifest so checks can rebuild the same model
 RANDOM_WEIGHTS_SEED = 0
 #: an export holds about this many forward passes' live tensors at once (the torch reference
@@ -303,13 +309,18 @@ def export_artifacts(
         for fmt, precision in bar:
             bar.set_postfix_str(f"{fmt} {precision}")
             quantized = precision not in FLOAT_PRECISIONS
+            searched = quantized and search is not None and (
+                not search.target.automatic or precision in AUTO_FLOAT_PRECISIONS)
             manifests.append(
-                _export_one(quant_module if quantized else prepared, spec, fmt, precision,
+                _export_one(quant_module if precision in EQUALIZED_PRECISIONS else prepared,
+                            spec, fmt, precision,
                             pub.staging, weights_desc, sample,
                             calib if quantized else None, calib_desc if quantized else None,
-                            search if quantized else None,
+                            search if searched else None,
                             defaults if precision in DEFAULT_FLOAT_PRECISIONS else {},
-                            ptq_record if quantized else None)
+                            None if not quantized else ptq_record
+                            if precision in EQUALIZED_PRECISIONS
+                            else {**ptq_record, "equalize": False, "equalization": None})
             )
         bar.close()
         _verify_staged(pub.staging, manifests)
@@ -456,6 +467,10 @@ def _trial_runner(module, path: Path, model, spec: ExportSpec, calib):
     """What measures a trial artifact: its runtime, or where that cannot run here (Core ML off
     macOS) the quantized torch graph it was converted from, as ``camkit check`` does."""
     if hasattr(module, "can_run") and not module.can_run() and hasattr(module, "simulated_runner"):
+        kept = getattr(module, "just_quantized_runner", None)
+        runner = kept(path, spec) if kept is not None else None
+        if runner is not None:
+            return runner
         scheme = json.loads((path.parent / SCHEME_FILE).read_text())
         return module.simulated_runner(model, spec, calib, scheme)
     return module.load(path)

@@ -172,9 +172,10 @@ def _quantize(module: nn.Module, spec: ExportSpec, calib: Calibration, what: str
         ) from None
 
 
-def _write_scheme(out_dir: Path, quantized) -> None:
-    """``SCHEME_FILE`` beside the package: exactly what w8a8 did (merged into the manifest)."""
-    from toolkit.quantization import coreml_ptq
+def _write_scheme(out_dir: Path, quantized, equalized: bool = False) -> None:
+    """``SCHEME_FILE`` beside the package: exactly what w8a8 did (merged into the manifest;
+    camkit export replaces ``ptq`` with its full record)."""
+    from toolkit.quantization import coreml_ptq, options
 
     scheme = {
         "path": "nncf.experimental.torch.fx.quantize_pt2e with camkit's CoreMLW8A8Quantizer "
@@ -189,6 +190,8 @@ def _write_scheme(out_dir: Path, quantized) -> None:
         "compute_precision": "float16",
         "deployment_target": QUANTIZED_DEPLOYMENT_TARGET,
         "activation_qparams": quantized.qparams,
+        # what simulated_runner must redo to rebuild this graph
+        "ptq": {**options.active().describe(), "equalize": equalized},
     }
     (Path(out_dir) / SCHEME_FILE).write_text(json.dumps(scheme, indent=1) + "\n")
 
@@ -214,8 +217,13 @@ def export(
     fix = "export a fixed size instead, or " if spec.dynamic else ""
     quantized = None
     if precision in QUANTIZED_PRECISIONS:
+        from toolkit.quantization.equalize import was_equalized
+
+        equalized = was_equalized(module)
         quantized = _quantize(module, spec, calib, what, fix, float_layers)
         module = quantized.graph
+        _JUST_QUANTIZED.clear()  # only the latest: an export's trial measures it right away
+        _JUST_QUANTIZED[str(path.resolve())] = quantized.graph
     elif float_layers:
         raise CamkitError(f"Core ML {precision} has no quantized layers to keep in float")
     with quiet():
@@ -245,7 +253,7 @@ def export(
     with quiet():
         mlmodel.save(str(path))
     if quantized is not None:
-        _write_scheme(out_dir, quantized)
+        _write_scheme(out_dir, quantized, equalized)
     return path
 
 
@@ -549,6 +557,21 @@ def verify(path: Path, spec: ExportSpec, precision: str,
 # -------------------------------------------------------------------------- simulated (w8a8)
 
 
+#: the quantized torch graph of the latest w8a8 export in this process, by the package path it
+#: was written to (``just_quantized_runner``)
+_JUST_QUANTIZED: dict = {}
+
+
+def just_quantized_runner(path: Path, spec: ExportSpec):
+    """The simulated runner of the package this process just exported at ``path`` (the graph it
+    was converted from, kept in memory), or None: an export's accuracy trial measures it without
+    quantizing the model a second time. `camkit check` always re-derives (simulated_runner)."""
+    from toolkit.quantization import coreml_ptq
+
+    graph = _JUST_QUANTIZED.get(str(Path(path).resolve()))
+    return None if graph is None else coreml_ptq.graph_runner(graph, spec)
+
+
 def simulated_runner(module: nn.Module, spec: ExportSpec, calib: Calibration,
                      scheme: dict | None = None):
     """The w8a8 torch graph that Core ML was given, as a Runner-style callable (feeds -> outputs).
@@ -568,7 +591,7 @@ def simulated_runner(module: nn.Module, spec: ExportSpec, calib: Calibration,
     # layers the export kept float (accuracy-aware quantization); older manifests have none
     kept = scheme["kept_float_layers"] if scheme and "kept_float_layers" in scheme else ()
     # the techniques the export used (during an export's own trials: the active ones)
-    ptq = options.from_scheme(scheme) if scheme and "ptq" in scheme else options.active()
+    ptq = options.from_scheme(scheme) if scheme is not None else options.active()
     prepared = prepare_for_export(module, spec)
     if ptq.equalize:
         prepared, _ = equalize(prepared, calib, [t.name for t in spec.model.inputs])

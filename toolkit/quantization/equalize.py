@@ -46,6 +46,8 @@ from toolkit.quantization.layers import strip_wrappers
 
 #: class attribute of the model: the equalizable (producer, co-scaled, consumer) triples
 EQUALIZE_ATTR = "W8A8_EQUALIZE"
+#: attribute an equalized copy carries (its record)
+MARK = "_camkit_equalization"
 #: defaults (benchmarks/int8_real_weights.py measures alpha and cap)
 ALPHA, CAP = 0.5, 4.0
 
@@ -60,25 +62,29 @@ def pairs_of(module: nn.Module) -> list[tuple[str, tuple[str, ...], str]]:
     return found
 
 
-def _channel_absmax(module: nn.Module, producer: nn.Module, calib: Sequence[dict],
-                    names: Sequence[str]) -> torch.Tensor:
-    seen: list[torch.Tensor] = []
-
-    def hook(_m, _inp, out):
-        dims = [d for d in range(out.dim()) if d != 1]
-        seen.append(out.detach().abs().amax(dim=dims))
-
-    handle = producer.register_forward_hook(hook)
+def _channel_absmax(module: nn.Module, producers: Sequence[nn.Module], calib: Sequence[dict],
+                    names: Sequence[str]) -> list[torch.Tensor]:
+    """Per output channel, the largest ``|output|`` of each producer over ``calib``: one pass
+    for all pairs (equalizing one pair leaves every other producer's output as it was: the
+    consumer's output is unchanged, and a producer never sits inside another pair's span)."""
+    seen: list[list[torch.Tensor]] = [[] for _ in producers]
+    handles = []
+    for i, producer in enumerate(producers):
+        def hook(_m, _inp, out, i=i):
+            dims = [d for d in range(out.dim()) if d != 1]
+            seen[i].append(out.detach().abs().amax(dim=dims))
+        handles.append(producer.register_forward_hook(hook))
     try:
-        with torch.no_grad():
+        with torch.inference_mode():
             for feeds in calib:
                 module(*(torch.from_numpy(np.ascontiguousarray(feeds[n], np.float32))
                          for n in names))
     finally:
-        handle.remove()
-    if not seen:
-        raise CamkitError("equalization: the producer never ran on the calibration inputs")
-    return torch.stack(seen).amax(dim=0)
+        for handle in handles:
+            handle.remove()
+    if any(not s for s in seen):
+        raise CamkitError("equalization: a declared producer never ran on the calibration inputs")
+    return [torch.stack(s).amax(dim=0) for s in seen]
 
 
 def equalize(module: nn.Module, calib: Sequence[dict], input_names: Sequence[str],
@@ -92,9 +98,10 @@ def equalize(module: nn.Module, calib: Sequence[dict], input_names: Sequence[str
     out = copy.deepcopy(module)
     mods = dict(out.named_modules())
     record = []
-    for producer, co_scaled, consumer in triples:
-        prod, cons = mods[producer], mods[consumer]
-        r = _channel_absmax(out, prod, calib, input_names).clamp(min=1e-12)
+    ranges = _channel_absmax(out, [mods[t[0]] for t in triples], calib, input_names)
+    for (producer, co_scaled, consumer), r in zip(triples, ranges):
+        cons = mods[consumer]
+        r = r.clamp(min=1e-12)
         k = ((r.max() / r) ** alpha).clamp(1.0 / cap, cap)
         with torch.no_grad():
             for name in (producer, *co_scaled):
@@ -117,15 +124,22 @@ def equalize(module: nn.Module, calib: Sequence[dict], input_names: Sequence[str
         raise CamkitError(f"equalization changed the float model's output by {change:.2g} "
                           f"(relative); a "
                           f"declared W8A8_EQUALIZE pair is not scale-equivariant")
-    return out, {"method": "cross-layer range equalization (toolkit/quantization/equalize.py)",
-                 "alpha": alpha, "cap": cap, "pairs": record,
-                 "max_float_change": float(f"{change:.3g}")}
+    done = {"method": "cross-layer range equalization (toolkit/quantization/equalize.py)",
+            "alpha": alpha, "cap": cap, "pairs": record, "max_float_change": float(f"{change:.3g}")}
+    setattr(out, MARK, done)  # what a format's scheme file records (was_equalized)
+    return out, done
+
+
+def was_equalized(module: nn.Module) -> bool:
+    """Whether ``module`` is an :func:`equalize` result (its exporter records it, so a later
+    ``camkit check`` re-derives the same graph)."""
+    return getattr(module, MARK, None) is not None
 
 
 def _max_float_change(a: nn.Module, b: nn.Module, calib: Sequence[dict],
                       names: Sequence[str]) -> float:
     worst = 0.0
-    with torch.no_grad():
+    with torch.inference_mode():
         for feeds in calib:
             args = [torch.from_numpy(np.ascontiguousarray(feeds[n], np.float32)) for n in names]
             ya, yb = a(*args), b(*args)

@@ -28,6 +28,8 @@ from collections.abc import Iterable
 WEIGHTED_ATEN = ("aten.conv", "aten.linear", "aten._convolution", "aten.convolution")
 #: attribute name of the export wrappers' wrapped module
 WRAPPER_ATTR = "inner"
+#: fx node meta key: the layer id of the node a graph pass replaced (litert_ptq.split_large_means)
+LAYER_ID_META = "camkit_layer_id"
 #: suffix of a layer id that names every op of a module (and of its submodules)
 MODULE_WILDCARD = "/*"
 #: class attribute of an ``nn.Module`` whose ops stay float in w8a8 by default (the reason goes
@@ -116,7 +118,10 @@ def default_float_layers(module) -> list[str]:
 
 
 def fx_layer_id(node) -> str:
-    """Layer id of a ``torch.fx`` node of a torch.export graph."""
+    """Layer id of a ``torch.fx`` node of a torch.export graph (a node a camkit graph pass
+    made in place of another carries that one's id in ``meta["camkit_layer_id"]``)."""
+    if node.meta.get(LAYER_ID_META):
+        return node.meta[LAYER_ID_META]
     stack = node.meta.get("nn_module_stack") or {}
     path = list(stack.values())[-1][0] if stack else ""
     return layer_id(path, node.name, str(node.target))

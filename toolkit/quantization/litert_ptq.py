@@ -329,12 +329,16 @@ def split_large_means(graph: torch.fx.GraphModule) -> int:
         axes = sorted({int(d) % rank for d in dims}, reverse=True)  # high axes first: indices hold
         if len(axes) < 2 or prod(int(value.shape[a]) for a in axes) <= XNNPACK_INT8_MEAN_MAX:
             continue
+        from toolkit.quantization.layers import LAYER_ID_META, fx_layer_id
+
+        lid = fx_layer_id(node)  # the split means keep the mean's layer id (kept float alike)
         with graph.graph.inserting_before(node):
             x, x_val = source, value
             for axis in axes:
                 x_val = torch.ops.aten.mean.dim(x_val, [axis], keepdim)
                 x = graph.graph.call_function(torch.ops.aten.mean.dim, (x, [axis], keepdim))
                 x.meta.update({k: v for k, v in node.meta.items() if k != "val"}, val=x_val)
+                x.meta[LAYER_ID_META] = lid
         node.replace_all_uses_with(x)
         graph.graph.erase_node(node)
         rewritten += 1

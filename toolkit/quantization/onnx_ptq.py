@@ -36,8 +36,12 @@ against torch, worst of the five photos_pd images; paper variant at 1080x1920, t
   47.1 -> 44.6; CSRNet paper 46.3 -> 45.1 at 256x256), so it is not the default. Which kernels
   the export host has decides (a VNNI or ARM host does not saturate and keeps the first-layer
   fix); the scheme records the parities (``host_kernels``).
-- ``fast_bias_correction=True`` (the default). The full BiasCorrection (False) fails on CSRNet's
-  graph: onnxruntime rejects the subgraph NNCF cuts out ("Duplicate definition-site for (mean)").
+- no bias correction by default (``--ptq bias-correction`` turns NNCF's fast bias correction
+  on; options.py has what it cost on the official CSRNet). The full BiasCorrection fails on
+  CSRNet's graph: onnxruntime rejects the subgraph NNCF cuts out ("Duplicate definition-site
+  for (mean)").
+- conv outputs that only float ops read are requantized (``requantize_float_consumers``), so
+  onnxruntime runs those convs as integer kernels, as LiteRT and Core ML do.
 - ``subset_size=len(calib)``: every calibration input is used, in order; model_type None and
   target_device ANY (defaults), no ignored scope.
 
@@ -118,10 +122,11 @@ def quantize_w8a8(
                 nncf.Dataset(calib, _float32_feeds),
                 preset=nncf.QuantizationPreset(PRESET),
                 subset_size=len(calib),
-                fast_bias_correction=True,
+                fast_bias_correction=True,  # False is the full BiasCorrection (fails, above)
                 ignored_scope=nncf.IgnoredScope(names=list(ignored_nodes)) if ignored_nodes else None,
                 advanced_parameters=AdvancedQuantizationParameters(
                     activations_range_estimator_params=options.active().nncf_range_estimator(),
+                    disable_bias_correction=not options.active().fast_bias_correction,
                     overflow_fix=OverflowFix(overflow_fix),
                 ),
             )
@@ -129,6 +134,8 @@ def quantize_w8a8(
             if os.environ.get("CAMKIT_VERBOSE"):
                 raise
             failure = e
+    if failure is None:
+        requantize_float_consumers(quantized, calib)
     if failure is not None:
         lines = [ln for ln in str(failure).splitlines() if ln.strip()]
         detail = lines[0] if lines else type(failure).__name__
@@ -137,6 +144,100 @@ def quantize_w8a8(
             f"CAMKIT_VERBOSE=1 for NNCF's log; {len(log.text.splitlines())} lines were hidden)"
         ) from None
     return quantized
+
+
+#: suffix of what :func:`requantize_float_consumers` adds (node and tensor names)
+REQUANT = "_camkit_requant"
+
+
+def requantize_float_consumers(model, calib: list[dict[str, np.ndarray]]) -> list[str]:
+    """Give every quantized Conv/Gemm/MatMul whose output only float ops read an output
+    QuantizeLinear/DequantizeLinear pair (uint8, zero point, min/max of that tensor over
+    ``calib``), in place; returns the names of those layers.
+
+    NNCF's ONNX backend quantizes a tensor on the inputs of the quantized ops that read it, so a
+    conv whose consumers stay float (CSRNet's convs before their float modulation) keeps a float
+    output, and onnxruntime, which fuses DequantizeLinear -> Conv -> QuantizeLinear into an
+    integer kernel, runs it in float on dequantized weights. With the pair it computes in
+    integers and requantizes its output, as the LiteRT and Core ML exports of the same layers do.
+    """
+    import onnx
+    from onnx import helper, numpy_helper
+
+    graph = model.graph
+    producer = {out: node for node in graph.node for out in node.output}
+    readers: dict[str, list] = {}
+    for node in graph.node:
+        for name in node.input:
+            readers.setdefault(name, []).append(node)
+    outputs = {o.name for o in graph.output}
+
+    def is_dq(name: str) -> bool:
+        node = producer.get(name)
+        return node is not None and node.op_type == "DequantizeLinear"
+
+    def quantized_after(name: str) -> bool:  # read by a QuantizeLinear, maybe after a Relu
+        users = readers.get(name, [])
+        if any(u.op_type == "QuantizeLinear" for u in users):
+            return True
+        return (len(users) == 1 and users[0].op_type == "Relu"
+                and any(u.op_type == "QuantizeLinear" for u in readers.get(users[0].output[0], [])))
+
+    todo = [node for node in graph.node
+            if node.op_type in WEIGHTED_OPS and all(is_dq(n) for n in node.input[:2])
+            and node.output[0] not in outputs and readers.get(node.output[0])
+            and not quantized_after(node.output[0])]
+    if not todo:
+        return []
+    ranges = _tensor_ranges(model, [n.output[0] for n in todo], calib)
+    pairs: dict[str, list] = {}
+    for node in todo:
+        out = node.output[0]
+        lo, hi = min(ranges[out][0], 0.0), max(ranges[out][1], 0.0)
+        scale = max(hi - lo, 1e-8) / 255.0
+        zero = int(np.clip(round(-lo / scale), 0, 255))
+        s_name, z_name = f"{out}{REQUANT}_scale", f"{out}{REQUANT}_zero_point"
+        graph.initializer.extend([numpy_helper.from_array(np.array(scale, np.float32), s_name),
+                                  numpy_helper.from_array(np.array(zero, np.uint8), z_name)])
+        q_out, dq_out = f"{out}{REQUANT}_q", f"{out}{REQUANT}_dq"
+        for user in readers[out]:
+            for i, name in enumerate(user.input):
+                if name == out:
+                    user.input[i] = dq_out
+        pairs[node.name] = [
+            helper.make_node("QuantizeLinear", [out, s_name, z_name], [q_out],
+                             name=f"{node.name}{REQUANT}_q"),
+            helper.make_node("DequantizeLinear", [q_out, s_name, z_name], [dq_out],
+                             name=f"{node.name}{REQUANT}_dq"),
+        ]
+    ordered = []
+    for node in graph.node:  # each pair right after its layer: the graph stays sorted
+        ordered.append(node)
+        ordered.extend(pairs.get(node.name, []))
+    ordered = [onnx.NodeProto.FromString(n.SerializeToString()) for n in ordered]
+    del graph.node[:]
+    graph.node.extend(ordered)
+    return [n.name for n in todo]
+
+
+def _tensor_ranges(model, names: list[str], calib: list[dict[str, np.ndarray]]
+                   ) -> dict[str, tuple[float, float]]:
+    """min and max of the tensors ``names`` of ``model`` over ``calib`` (onnxruntime CPU)."""
+    import onnx
+    import onnxruntime as ort
+
+    probe = onnx.ModelProto.FromString(model.SerializeToString())
+    probe.graph.output.extend([onnx.helper.make_empty_tensor_value_info(n) for n in names])
+    opts = ort.SessionOptions()
+    opts.log_severity_level = 3
+    session = ort.InferenceSession(probe.SerializeToString(), opts,
+                                   providers=["CPUExecutionProvider"])
+    found = {n: (np.inf, -np.inf) for n in names}
+    for feed in calib:
+        for name, value in zip(names, session.run(names, _float32_feeds(feed))):
+            lo, hi = found[name]
+            found[name] = (min(lo, float(value.min())), max(hi, float(value.max())))
+    return found
 
 
 def _run_all(model, calib: list[dict[str, np.ndarray]], optimize: bool) -> list[list[np.ndarray]]:
@@ -332,7 +433,7 @@ def scheme(model, calibration_count: int, path: str = PATH,
                 else "all layers" if host_kernels and host_kernels["overflow_fix"] == "all_layers"
                 else "first_layer (default)"
             ),
-            "fast_bias_correction": True,
+            "fast_bias_correction": options.active().fast_bias_correction,
             "subset_size": calibration_count,
         },
         **({"host_kernels": host_kernels} if host_kernels else {}),
