@@ -106,9 +106,12 @@ def search_set(folder: Path, skip: int, count: int) -> Path:
 
 #: the PTQ technique rows: label -> extra `camkit export` arguments (w8a8, every format)
 TECHNIQUES = {
-    "plain PTQ (min/max, everything int8)": ["--ptq", "no-equalize,no-float-defaults"],
-    "+ model float defaults": ["--ptq", "no-equalize"],
-    "+ equalization (the default)": [],
+    "plain PTQ (min/max, everything int8)": ["--ptq",
+                                             "no-equalize,no-float-defaults,no-auto-float"],
+    "+ model float defaults": ["--ptq", "no-equalize,no-auto-float"],
+    "+ equalization": ["--ptq", "no-auto-float"],
+    "+ card search (the default)": [],
+    "default + NNCF fast bias correction": ["--ptq", "bias-correction"],
     "default, range=mean_minmax": ["--ptq", "range=mean_minmax"],
     "default, range=median_minmax": ["--ptq", "range=median_minmax"],
     "default, range=mean_no_outliers": ["--ptq", "range=mean_no_outliers"],
