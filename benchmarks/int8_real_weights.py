@@ -275,7 +275,9 @@ def markdown(rows: list[dict], commands: list[list[str]], args, held_count: int,
         + " ".join(sys.argv[1:]),
         "```",
         "",
-        f"Size {args.size}. Default export settings (no accuracy search). *Held-apart*: parity "
+        f"Size {args.size}. Default export settings (the default w8a8 includes the card "
+        f"search, which keeps layers float only when the card fails on the calibration photos; "
+        f"docs/quantization.md). *Held-apart*: parity "
         f"against the torch float model on {held_count} photos no calibration set holds "
         f"(GoPro frames, Places2 inpainting photos, DPED iPhone patches; ../shared/data), mean "
         f"and worst image; *calib*: the worst of the calibration photos, which `camkit check` "

@@ -111,8 +111,19 @@ def main() -> int:
     parser.add_argument("--max-drop-db", type=float, default=0.05,
                         help="budget of the accuracy-aware w8a8 section (dB; 0 to skip it)")
     parser.add_argument("--out", type=Path, default=REPO / "BENCHMARKS.md")
+    parser.add_argument("--studies-only", action="store_true",
+                        help="measure nothing: render the 1080p table from the last "
+                        "benchmarks/results.json (its date stays in the header) and include "
+                        "the studies' current .md files")
     args = parser.parse_args()
     quiet_environment()
+    if args.studies_only:
+        saved = json.loads((REPO / "benchmarks" / "results.json").read_text())
+        size = saved["env"].get("size", args.size)
+        write_page(args.out, render(saved["rows"], saved["env"], size)
+                   + render_accuracy(saved["accuracy_aware"], args.max_drop_db))
+        print(f"wrote {args.out} (1080p table from results.json of {saved['env']['date_utc']})")
+        return 0
 
     model_id, variant = "retouch_csrnet", "paper"
     height, width = (int(v) for v in args.size.split("x"))
@@ -173,17 +184,23 @@ def main() -> int:
         "checkpoint": weights.describe()["sha256"],
         "command": "python benchmarks/run.py " + " ".join(sys.argv[1:]),
         "task_data": f"{DPED}, first {args.pairs} pairs" if pairs else None,
+        "size": args.size,
     }
     (REPO / "benchmarks" / "results.json").write_text(
         json.dumps({"env": env, "rows": rows, "accuracy_aware": accuracy_rows}, indent=2) + "\n"
     )
-    text = render(rows, env, args.size) + render_accuracy(accuracy_rows, args.max_drop_db)
+    write_page(args.out, render(rows, env, args.size)
+               + render_accuracy(accuracy_rows, args.max_drop_db))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def write_page(out: Path, text: str) -> None:
+    """BENCHMARKS.md: the 1080p tables, then every study's current .md (STUDIES)."""
     for study in STUDIES:
         if study.exists():
             text += "\n" + study.read_text()
-    args.out.write_text(text)
-    print(f"wrote {args.out}")
-    return 0
+    out.write_text(text)
 
 
 def _f(value, fmt):

@@ -148,12 +148,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib", help="calibration set name (calibration/<set>) or folder of photos "
                    "for quantized precisions (default: the model's set)")
     p.add_argument("--ptq", metavar="LIST",
-                   help="post-training quantization techniques, comma list (default: all on, "
-                   "min/max ranges): no-equalize (no cross-layer range equalization of the "
-                   "model's declared conv pairs), no-float-defaults (quantize the layers the "
-                   "model keeps float by default too), range=minmax|mean_minmax|median_minmax|"
-                   "mean_no_outliers|mean_quantile (activation range estimator). Recorded in "
-                   "precision_scheme.ptq; docs/quantization.md has what each one measured")
+                   help="post-training quantization steps, comma list (default: all on, "
+                   "min/max ranges, no bias correction): no-float-defaults (quantize the layers "
+                   "the model keeps float by default too), no-equalize (no cross-layer range "
+                   "equalization of the model's declared conv pairs; w8a8), no-auto-float (no "
+                   "card search: by default a w8a8 artifact that misses its card on the check's "
+                   "photos keeps its most sensitive layers float until it passes), "
+                   "max-float-macs=PERCENT (the float-MAC share searches stay under while they "
+                   "can, default 5), range=minmax|mean_minmax|median_minmax|mean_no_outliers|"
+                   "mean_quantile (activation range estimator), bias-correction (NNCF fast bias "
+                   "correction, ONNX). Recorded in precision_scheme.ptq; docs/quantization.md "
+                   "has what each one measured")
     p.add_argument("--max-drop-db", type=float, metavar="DB",
                    help="accuracy-aware quantization: when a quantized artifact's task PSNR "
                    "drop on --data exceeds DB, rank its layers by sensitivity and keep the "
