@@ -92,7 +92,10 @@ def test_sensitive_model_ends_within_budget_with_layers_in_float(fmt, sensitive,
     assert not list((tmp_path / "out").rglob("trial-*")), "trial artifacts must not be left"
 
 
-def _fake_search(drops: dict[tuple, float], budget: float):
+def _fake_search(drops: dict[tuple, float], budget: float, shares: dict | None = None,
+                 bound: float | None = None):
+    """The search on fakes; ``shares``: float-MAC share per layer, ``bound`` the share it stays
+    under while it can."""
     exported = []
 
     def export_trial(kept):
@@ -104,8 +107,27 @@ def _fake_search(drops: dict[tuple, float], budget: float):
         return {"drop_db": drop, "float_psnr_db": 30.0, "artifact_psnr_db": 30.0 - drop}
 
     ranking = [Sensitivity("b", 20.0), Sensitivity("a", 25.0), Sensitivity("c", 60.0)]
-    return quantize_within_budget(export_trial, measure, lambda: ranking, budget, "onnx w8a8"), \
-        exported
+    share = None if shares is None else (lambda kept: sum(shares[k] for k in kept))
+    return quantize_within_budget(export_trial, measure, lambda: ranking, budget, "onnx w8a8",
+                                  float_share=share, max_float_share=bound), exported
+
+
+def test_the_search_passes_over_a_layer_that_breaks_the_float_mac_bound():
+    shares = {"b": 0.6, "a": 0.02, "c": 0.02}
+    drops = {(): 2.0, ("a",): 0.5, ("a", "c"): 0.2, ("b",): 0.1}
+    outcome, exported = _fake_search(drops, 0.3, shares, 0.05)
+    assert exported == [(), ("a",), ("a", "c")]  # "b" (60% of MACs) was passed over
+    control = outcome.describe("d", 3)
+    assert control["float_share"] == 0.04 and control["over_float_share"] is False
+
+
+def test_the_search_goes_over_the_bound_when_nothing_under_it_passes_and_says_so():
+    shares = {"b": 0.6, "a": 0.02, "c": 0.02}
+    drops = {(): 2.0, ("a",): 0.9, ("a", "c"): 0.8, ("a", "c", "b"): 0.1}
+    outcome, exported = _fake_search(drops, 0.3, shares, 0.05)
+    assert exported[-1] == ("a", "c", "b")
+    control = outcome.describe("d", 3)
+    assert control["over_float_share"] is True and control["max_float_share"] == 0.05
 
 
 def test_search_keeps_the_fewest_ranked_layers():

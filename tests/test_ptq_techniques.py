@@ -189,46 +189,6 @@ def test_official_csrnet_w8a8_passes_its_card_in_every_format(tmp_path):
             assert manifest["precision_scheme"]["float_mac_share"]["share"] <= 0.05
 
 
-def _bounded_search(drops: dict, shares: dict, bound: float):
-    from pathlib import Path
-
-    from toolkit.quantization.accuracy import Sensitivity, quantize_within_budget
-
-    exported = []
-
-    def export_trial(kept):
-        exported.append(tuple(kept))
-        return Path(f"trial-{len(kept)}")
-
-    def measure(path):
-        drop = drops[exported[-1]]
-        return {"drop_db": drop, "float_psnr_db": 30.0, "artifact_psnr_db": 30.0 - drop}
-
-    ranking = [Sensitivity("big", 20.0), Sensitivity("a", 25.0), Sensitivity("c", 60.0)]
-    outcome = quantize_within_budget(export_trial, measure, lambda: ranking, 0.3, "onnx w8a8",
-                                     float_share=lambda kept: sum(shares[k] for k in kept),
-                                     max_float_share=bound)
-    return outcome, exported
-
-
-def test_the_search_passes_over_a_layer_that_breaks_the_float_mac_bound():
-    shares = {"big": 0.6, "a": 0.02, "c": 0.02}
-    drops = {(): 2.0, ("a",): 0.5, ("a", "c"): 0.2, ("big",): 0.1}
-    outcome, exported = _bounded_search(drops, shares, 0.05)
-    assert exported == [(), ("a",), ("a", "c")]  # "big" (60% of MACs) was passed over
-    control = outcome.describe("d", 3)
-    assert control["float_share"] == 0.04 and control["over_float_share"] is False
-
-
-def test_the_search_goes_over_the_bound_when_nothing_under_it_passes_and_says_so():
-    shares = {"big": 0.6, "a": 0.02, "c": 0.02}
-    drops = {(): 2.0, ("a",): 0.9, ("a", "c"): 0.8, ("a", "c", "big"): 0.1}
-    outcome, exported = _bounded_search(drops, shares, 0.05)
-    assert exported[-1] == ("a", "c", "big")
-    control = outcome.describe("d", 3)
-    assert control["over_float_share"] is True and control["max_float_share"] == 0.05
-
-
 def test_max_float_macs_switch():
     assert options.parse("max-float-macs=10").max_float_share == 0.10
     assert options.parse("no-auto-float").auto_float is False
