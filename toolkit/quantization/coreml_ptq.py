@@ -239,7 +239,7 @@ def quantize(
     """w8a8 PTQ of a prepared module (``prepare_for_export``) on ``calib`` feeds via NNCF, with
     the layers ``float_layers`` left in float."""
     feeds = _as_feeds(calib)
-    nncf, quantize_pt2e, ranges = _nncf()
+    nncf, quantize_pt2e, _ = _nncf()  # the range estimator comes from options.active()
     names = [t.name for t in spec.model.inputs]
     missing = sorted(set(names) - set(feeds[0]))
     if missing:
