@@ -228,7 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train with recipes/<model>/<variant>.yaml. Under torchrun the same command "
         "trains data-parallel: torchrun --nproc-per-node 2 -m toolkit.cli train CONFIG.",
     )
-    p.add_argument("config", type=Path, help="recipe YAML, e.g. recipes/retouch_csrnet/paper.yaml")
+    p.add_argument("config", type=Path,
+                   help="recipe YAML, e.g. recipes/retouch_csrnet/paper.yaml; with --qat a model "
+                   "id (retouch_csrnet)")
     p.add_argument("--resume", action="store_true", help="continue from the run dir's last state")
     p.add_argument("--resume-with-new-config", action="store_true",
                    help="resume although CONFIG changes values of the config the run started "
@@ -243,6 +245,34 @@ def build_parser() -> argparse.ArgumentParser:
         "CAMKIT_VGG19_WEIGHTS for the run (also seen by torchrun's processes); default: that "
         "variable's value",
     )
+    g = p.add_argument_group(
+        "quantization-aware fine-tuning (--qat)",
+        "camkit train MODEL --qat --checkpoint FLOAT.safetensors --photos DIR fine-tunes a float "
+        "checkpoint with fake int8 where the w8a8 exporters quantize, distilling the checkpoint's "
+        "own float output on your photos (no labels), and writes a new float checkpoint that "
+        "every exporter consumes as usual: camkit export MODEL --checkpoint OUT --precision w8a8. "
+        "The best validation step is kept (every 5th photo validates), so it never ends worse "
+        "than plain PTQ on those photos. Use hundreds of photos like the ones the model will see; "
+        "on the official CSRNet it bought little (docs/quantization.md).",
+    )
+    g.add_argument("--qat", action="store_true",
+                   help="quantization-aware fine-tuning of --checkpoint instead of a recipe run")
+    g.add_argument("--variant", help="model variant (default: the model's first)")
+    g.add_argument("--checkpoint", type=Path,
+                   help="float checkpoint to fine-tune (default: the shipped one)")
+    g.add_argument("--photos", type=Path, metavar="DIR", help="your photos (inputs only)")
+    g.add_argument("--out", type=Path,
+                   help="checkpoint to write (default: CHECKPOINT-qat.safetensors beside it); "
+                   "an existing file is never replaced")
+    g.add_argument("--size", help="export size HEIGHTxWIDTH the ranges are calibrated at "
+                   "(default: the variant's); export at the same size")
+    g.add_argument("--calib", help="calibration set name or folder the export will use "
+                   "(default: the model's)")
+    g.add_argument("--steps", type=int, default=300, help="optimizer steps (default 300)")
+    g.add_argument("--lr", type=float, default=1e-5, help="Adam learning rate (default 1e-5)")
+    g.add_argument("--batch", type=int, default=8, help="crops per step (default 8)")
+    g.add_argument("--crop", default="128x128",
+                   help="training crop HEIGHTxWIDTH (default 128x128)")
 
     p = sub.add_parser(
         "import-weights",
@@ -616,6 +646,14 @@ def cmd_check(args) -> int:
 def cmd_train(args) -> int:
     from toolkit.training import run_recipe
 
+    qat_only = [f"--{n}" for n in ("variant", "checkpoint", "photos", "out", "size", "calib")
+                if getattr(args, n) is not None]
+    if args.qat:
+        return _train_qat(args)
+    if qat_only:
+        raise CamkitError(f"{', '.join(qat_only)} belong to --qat (camkit train MODEL --qat "
+                          f"--checkpoint CKPT --photos DIR); a recipe run takes its settings "
+                          f"from the YAML")
     if args.vgg_weights is not None:
         if not args.vgg_weights.is_file():
             raise CamkitError(f"--vgg-weights {args.vgg_weights} does not exist; pass "
@@ -627,6 +665,41 @@ def cmd_train(args) -> int:
     )
     if checkpoint is not None and os.environ.get("RANK", "0") == "0":  # once under torchrun
         print(f"checkpoint: {checkpoint}")
+    return 0
+
+
+def _train_qat(args) -> int:
+    from toolkit import registry
+    from toolkit.export import parse_size
+    from toolkit.quantization.qat import QatOptions, run_qat
+
+    model_id = str(args.config)
+    if model_id.endswith((".yaml", ".yml")):
+        raise CamkitError(f"--qat fine-tunes a model's checkpoint, not a recipe: pass the model "
+                          f"id (camkit train {registry.model_ids()[0]} --qat --checkpoint CKPT "
+                          f"--photos DIR)")
+    spec = registry.model_spec(model_id)
+    if args.photos is None:
+        raise CamkitError("--qat needs --photos DIR: your own photos (hundreds), inputs only")
+    variant = args.variant or spec.variants[0]
+    for name in ("steps", "batch"):
+        if getattr(args, name) < 1:
+            raise CamkitError(f"--{name} must be at least 1, got {getattr(args, name)}")
+    if not args.lr > 0:
+        raise CamkitError(f"--lr must be positive, got {args.lr}")
+    opts = QatOptions(steps=args.steps, batch=args.batch, lr=args.lr, crop=parse_size(args.crop))
+    out, record = run_qat(model_id, variant, args.checkpoint, args.photos, args.out,
+                          parse_size(args.size) if args.size else None, args.calib, opts)
+    verdict = ("better than PTQ" if record["improved"] else
+               "no step beat plain PTQ: the checkpoint holds the equalized input weights")
+    print(f"validation ({record['val_photos']} photos), worst / mean parity of fake int8 vs "
+          f"the input checkpoint's float: {record['val_worst_psnr_db_start']:.2f} / "
+          f"{record['val_mean_psnr_db_start']:.2f} dB before, {record['val_worst_psnr_db']:.2f} / "
+          f"{record['val_mean_psnr_db']:.2f} dB at step {record['best_step']} ({verdict}); "
+          f"float drift {record['float_vs_input_worst_psnr_db']:.1f} dB")
+    print(f"checkpoint: {out}")
+    print(f"export it: camkit export {model_id} --variant {variant} --checkpoint {out} "
+          f"--precision w8a8" + (f" --size {args.size}" if args.size else ""))
     return 0
 
 

@@ -15,7 +15,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -282,12 +282,21 @@ def export_artifacts(
             raise CamkitError("--max-drop-db and --min-psnr-db apply to quantized precisions "
                               "(w8a8, w8a16); add --precision w8a8")
     ptq = ptq or options.DEFAULT
+    # a `camkit train --qat` checkpoint holds weights already equalized on the calibration set
+    # and fine-tuned on those ranges: equalizing again would move them (toolkit/quantization/
+    # qat.py); the manifest records the checkpoint's equalization instead
+    qat = ((weights_desc.get("info") or {}).get("qat") or {})
+    qat_equalized = qat.get("equalization")
+    if qat_equalized and ptq.equalize:
+        ptq = replace(ptq, equalize=False)
     # the quantized precisions export the equalized module (same float function, ranges spread
     # less over channels); fp32 and fp16 export the checkpoint's weights as they are
     quant_module, equalization = prepared, None
     if calib is not None and ptq.equalize:
         quant_module, equalization = equalize(prepared, calib,
                                               [t.name for t in spec.model.inputs])
+    elif qat_equalized:
+        equalization = {**qat_equalized, "applied_by": "camkit train --qat (in the checkpoint)"}
     registered = spec.model.model_id in registry.model_ids()
     if (accuracy is None and calib is not None and ptq.auto_float and registered
             and weights.checkpoint is not None):
