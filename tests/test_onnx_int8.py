@@ -219,3 +219,63 @@ def test_host_saturation_requantizes_with_the_all_layer_fix(monkeypatch, first, 
     assert record["overflow_fix"] == want
     assert model == ("enable" if want == "all_layers" else "first_layer_only")
     assert record["first_layer"] == {"fused_db": first[0], "qdq_db": first[1]}
+
+
+def _qdq_conv_graph():
+    """x -> Q/DQ -> Conv(int8 weights via DQ) -> Relu -> ReduceMean (float), and a second
+    Conv -> Mul (float): NNCF's ONNX output for a conv read only by float ops."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(np.array(1 / 255, np.float32), "xs"),
+             numpy_helper.from_array(np.array(0, np.uint8), "xz"),
+             numpy_helper.from_array(np.array([2.0], np.float32), "two")]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "xs", "xz"], ["xq"], name="qx"),
+             helper.make_node("DequantizeLinear", ["xq", "xs", "xz"], ["xd"], name="dqx")]
+    for i, tail in enumerate(("relu", "mul")):
+        w = rng.integers(-127, 128, (4, 3, 1, 1)).astype(np.int8)
+        inits += [numpy_helper.from_array(w, f"w{i}"),
+                  numpy_helper.from_array(np.full(4, 0.01, np.float32), f"ws{i}"),
+                  numpy_helper.from_array(np.zeros(4, np.int8), f"wz{i}")]
+        nodes += [helper.make_node("DequantizeLinear", [f"w{i}", f"ws{i}", f"wz{i}"], [f"wd{i}"],
+                                   name=f"dqw{i}", axis=0),
+                  helper.make_node("Conv", ["xd", f"wd{i}"], [f"c{i}"], name=f"conv{i}")]
+        if tail == "relu":
+            nodes += [helper.make_node("Relu", [f"c{i}"], ["r"], name="relu"),
+                      helper.make_node("ReduceMean", ["r"], ["y0"], name="mean", keepdims=1)]
+        else:
+            nodes += [helper.make_node("Mul", [f"c{i}", "two"], ["y1"], name="mul")]
+    graph = helper.make_graph(
+        nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 8, 8])],
+        [helper.make_tensor_value_info("y0", TensorProto.FLOAT, None),
+         helper.make_tensor_value_info("y1", TensorProto.FLOAT, None)], inits)
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 21)])
+
+
+def test_float_read_convs_get_an_output_pair_after_their_relu():
+    import onnxruntime as ort
+
+    from toolkit.quantization.onnx_ptq import requantize_float_consumers
+
+    model = _qdq_conv_graph()
+    calib = [{"x": np.random.default_rng(i).random((1, 3, 8, 8), dtype=np.float32)}
+             for i in range(3)]
+    done = requantize_float_consumers(model, calib)
+    assert sorted(done) == ["conv0", "conv1"]
+    nodes = list(model.graph.node)
+    by_input = {i: n for n in nodes for i in n.input}
+    # Conv -> Relu stays float-free of a pair; the pair quantizes the Relu's output (zero point 0:
+    # no step spent on negatives) and the mean reads its DequantizeLinear
+    assert by_input["c0"].op_type == "Relu"
+    q_relu = by_input["r"]
+    assert q_relu.op_type == "QuantizeLinear"
+    zero = next(i for i in model.graph.initializer if i.name == q_relu.input[2])
+    assert zero.int32_data == [0] or np.frombuffer(zero.raw_data, np.uint8).tolist() == [0]
+    mean = next(n for n in nodes if n.name == "mean")
+    assert by_input[mean.input[0]] is mean and mean.input[0].endswith("_dq")
+    # a conv read by another float op gets the pair on its own output
+    assert by_input["c1"].op_type == "QuantizeLinear"
+    # the graph stays sorted and runs
+    ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, calib[0])

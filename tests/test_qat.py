@@ -89,6 +89,10 @@ def test_fake_quant_skips_declared_float_layers_and_leaves_the_float_weights():
     spec = _spec()
     x = torch.from_numpy(_calib(spec, 1)[0]["image"])
     fq.calibrate([(x,)])
+    # the condition convs feed nn.ReLU: quantized after it, as the formats' fused kernels do
+    assert fq.fused == {"cond_net.conv1", "cond_net.conv2", "cond_net.conv3"}
+    assert all(fq.ranges[f"{lid}>out"][0] == 0 for lid in fq.fused)
+    assert fq.ranges["conv1>out"][0] < 0  # read by the float modulation: its own range
     with torch.no_grad():
         quant = net(x)
         fq.set_mode("float")

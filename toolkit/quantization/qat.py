@@ -10,7 +10,9 @@ their own PTQ on it):
   model's declared float layers, toolkit/quantization/layers.py) gets int8 weights (symmetric,
   per output channel, 127 steps a side), an int8 input and an int8 output (per tensor, asymmetric
   256 steps): the points NNCF quantizes in the three graphs (ONNX convs read by float ops get an
-  output pair too, onnx_ptq.requantize_float_consumers).
+  output pair too, onnx_ptq.requantize_float_consumers). A conv whose output goes straight
+  into an ``nn.ReLU`` module is quantized after the ReLU (the fused Conv+ReLU kernel of every
+  format); a functional relu is not seen, and such a conv is quantized before it.
 - **Ranges**: min/max over the calibration set the export will use, recomputed every
   ``range_every`` steps, so the fine-tuned weights meet the ranges PTQ will give them
   (activations) and their own per-channel maxima (weights). Gradients pass the rounding
@@ -112,6 +114,15 @@ class FakeQuant:
                               "layer that w8a8 quantizes (all are declared float)")
         self._weights: list[_WeightInt8] = []
         self._handles = []
+        #: conv outputs waiting for the ReLU that may read them: id -> (tensor, layer id)
+        self._pending: dict[int, tuple[torch.Tensor, str]] = {}
+        #: layers whose output an nn.ReLU reads: quantized after it (found while calibrating)
+        self.fused: set[str] = set()
+        for sub in module.modules():
+            if isinstance(sub, nn.ReLU):
+                self._handles.append(sub.register_forward_hook(self._after_relu))
+        self._handles.append(module.register_forward_hook(
+            lambda *_: self._pending.clear()))  # nothing carries over between forwards
         for lid, m in self.layers:
             axis = 1 if isinstance(m, (nn.ConvTranspose1d, nn.ConvTranspose2d)) else 0
             wq = _WeightInt8(axis)
@@ -120,7 +131,25 @@ class FakeQuant:
             self._handles.append(m.register_forward_pre_hook(
                 lambda _m, args, lid=lid: (self._act(lid + "<in", args[0]), *args[1:])))
             self._handles.append(m.register_forward_hook(
-                lambda _m, _args, out, lid=lid: self._act(lid + ">out", out)))
+                lambda _m, _args, out, lid=lid: self._output(lid, out)))
+
+    def _output(self, lid: str, out: torch.Tensor) -> torch.Tensor:
+        if self.mode == "calibrate":
+            self._pending[id(out)] = (out, lid)
+            return self._act(lid + ">raw", out)
+        if lid in self.fused:
+            self._pending[id(out)] = (out, lid)
+            return out
+        return self._act(lid + ">out", out)
+
+    def _after_relu(self, _m, args, out: torch.Tensor) -> torch.Tensor:
+        entry = self._pending.pop(id(args[0]), None)
+        if entry is None or entry[0] is not args[0]:
+            return out
+        lid = entry[1]
+        if self.mode == "calibrate":
+            self.fused.add(lid)
+        return self._act(lid + ">out", out)
 
     def _act(self, key: str, x: torch.Tensor) -> torch.Tensor:
         if self.mode == "calibrate":
@@ -141,7 +170,7 @@ class FakeQuant:
     def calibrate(self, batches: Sequence[tuple[torch.Tensor, ...]]) -> None:
         """Min/max of every quantized input and output over ``batches`` (the calibration set)."""
         previous = self.mode
-        self.ranges = {}
+        self.ranges, self.fused = {}, set()
         self.set_mode("calibrate")
         try:
             with torch.no_grad():
@@ -149,6 +178,10 @@ class FakeQuant:
                     self.module(*args)
         finally:
             self.set_mode(previous)
+        for lid, _ in self.layers:  # unfused outputs: the conv's own range
+            raw = self.ranges.pop(lid + ">raw", None)
+            if lid not in self.fused and raw is not None:
+                self.ranges[lid + ">out"] = raw
 
     def remove(self) -> nn.Module:
         """Drop the hooks and parametrizations; the module keeps its float (trained) weights."""
