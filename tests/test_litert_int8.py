@@ -252,3 +252,18 @@ def test_transposed_conv_exports_as_int8_subpixel_conv(tmp_path):
         want = module(torch.from_numpy(feed["image"])).numpy()
     psnr = 10 * np.log10(1.0 / np.mean((got - want) ** 2))
     assert psnr > 35, psnr
+
+
+def test_w8a16_ranges_get_the_onnx_headroom_on_each_side_away_from_zero():
+    from toolkit.quantization.litert_ptq import widen_ranges
+    from toolkit.quantization.options import ACTIVATION16_HEADROOM as HEADROOM
+
+    qsvs = {"relu_out": {"min": np.array([0.0]), "max": np.array([2.0])},
+            "signed": {"min": np.array([-1.0, -0.5]), "max": np.array([3.0, 0.0])},
+            "other": {"something": 1}}
+    got = widen_ranges(qsvs)
+    assert got["relu_out"]["min"][0] == 0 and got["relu_out"]["max"][0] == 2 + 2 * HEADROOM
+    assert got["signed"]["min"].tolist() == [-1 - 4 * HEADROOM, -0.5 - 0.5 * HEADROOM]
+    assert got["signed"]["max"].tolist() == [3 + 4 * HEADROOM, 0.0]  # zero stays the end
+    assert got["other"] == {"something": 1}
+    assert qsvs["relu_out"]["max"][0] == 2.0  # the calibrator's own record is left alone

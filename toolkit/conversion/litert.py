@@ -69,7 +69,7 @@ from torch import nn
 from toolkit._quiet import quiet
 from toolkit.conversion._common import SCHEME_FILE, Calibration, dynamic_hw, example_inputs
 from toolkit.errors import CamkitError, missing_extra
-from toolkit.quantization import litert_io, litert_ptq
+from toolkit.quantization import litert_io, litert_ptq, options
 from toolkit.spec import ExportSpec
 
 name = "litert"
@@ -288,7 +288,10 @@ def _write_scheme(path: Path, scheme_file: Path, route: str, bits: int, count: i
         "path": route,
         "weights": facts["weights"],
         "activations": facts["activations"],
-        "calibration": {"count": count, "ranges": "min/max over all samples"},
+        "calibration": {"count": count, "ranges": "min/max over all samples" if bits == 8 else
+                        f"min/max over all samples, each side not at zero moved out by "
+                        f"{options.ACTIVATION16_HEADROOM:g} of the width "
+                        f"(litert_ptq.widen_ranges)"},
         "float_layers": facts["float_layers"],
         "kept_float_layers": list(float_layers),
         "io": facts["io"],

@@ -64,13 +64,14 @@ import numpy as np
 
 from toolkit.errors import CamkitError
 from toolkit.quantization import onnx_ptq
+from toolkit.quantization.options import ACTIVATION16_HEADROOM
 
 #: the manifest's precision_scheme.path of a w8a16 model
 PATH = "nncf.quantize (ONNX backend, QDQ), activation QDQ widened to 16 bits"
 #: the activation type (measured against int16 symmetric above)
 ACTIVATION_DTYPE = "uint16"
 #: each calibrated range side (not at zero) moves out by this fraction of its width
-HEADROOM = 0.5
+HEADROOM = ACTIVATION16_HEADROOM
 #: QuantizeLinear/DequantizeLinear take int16/uint16 from opset 21 of the default domain
 OPSET = 21
 #: the IR version opset 21 needs (onnx 1.16); toolkit/conversion/onnx.py pins the same

@@ -26,6 +26,11 @@ RANGE_ESTIMATORS = {
 }
 
 
+#: 16-bit activations (w8a16, ONNX and LiteRT): each calibrated range side not at zero moves out
+#: by this fraction of the range's width; onnx_qdq16.py and litert_ptq.widen_ranges say why
+ACTIVATION16_HEADROOM = 0.5
+
+
 @dataclass(frozen=True)
 class PtqOptions:
     #: the model's declared float layers (W8A8_KEEP_FLOAT / W8A8_FLOAT_LAYERS) stay float in w8a8
