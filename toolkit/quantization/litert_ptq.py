@@ -407,12 +407,13 @@ def aeq_static(
 
 
 def widen_ranges(qsvs: dict, headroom: float | None = None) -> dict:
-    """Activation ranges with headroom for 16-bit activations, as ONNX w8a16 has
-    (options.ACTIVATION16_HEADROOM: each side of a range that is not at zero moves out by ``headroom`` of
-    the range's width). Five calibration photos give the condition vectors of CSRNet narrow
-    ranges that other photos leave, and a 16-bit range clips them where an 8-bit one would only
-    round: official CSRNet LiteRT w8a16 at 128x128, worst of 26 held-apart photos 27.4 dB
-    without headroom (a Places2 photo; 47.9 dB when calibrated on those photos themselves)."""
+    """Activation ranges with headroom for 16-bit activations, as ONNX w8a16 has: each side of
+    a range that is not at zero moves out by ``headroom`` (options.ACTIVATION16_HEADROOM) of the
+    range's width. Five calibration photos give the condition vectors of CSRNet narrow ranges
+    that other photos leave, and a 16-bit range clips them where an 8-bit one would only round:
+    official CSRNet LiteRT w8a16 at 128x128, worst of 26 held-apart photos 27.4 dB without
+    headroom (a Places2 photo), 47.8 at 0.5 and 47.7 at 1.0 (47.9 when calibrated on those
+    photos themselves)."""
     headroom = options.ACTIVATION16_HEADROOM if headroom is None else headroom
     out = {}
     for name, qsv in qsvs.items():

@@ -28,7 +28,7 @@ RANGE_ESTIMATORS = {
 
 #: 16-bit activations (w8a16, ONNX and LiteRT): each calibrated range side not at zero moves out
 #: by this fraction of the range's width; onnx_qdq16.py and litert_ptq.widen_ranges say why
-ACTIVATION16_HEADROOM = 0.5
+ACTIVATION16_HEADROOM = 1.0
 
 
 @dataclass(frozen=True)
