@@ -87,6 +87,25 @@ def held_apart(folder: Path, dped_count: int) -> Path:
     return folder
 
 
+def held_masked(held: Path, folder: Path) -> Path:
+    """HELD as an inpainting folder (images/ and masks/): each photo with the seeded hole
+    ``camkit check`` would give it (toolkit.data.masks.sample_mask of its name), so inpainting
+    models are measured on the same photos."""
+    from PIL import Image
+
+    from toolkit.data.masks import name_seed, sample_mask
+
+    for sub in ("images", "masks"):
+        (folder / sub).mkdir(parents=True)
+    for path in sorted((held / "input").iterdir()):
+        with Image.open(path) as im:
+            im.save(folder / "images" / path.name)
+            w, h = im.size
+        mask = sample_mask(h, w, name_seed(path.name))[..., 0]
+        Image.fromarray((mask * 255).astype("uint8")).save(folder / "masks" / path.name)
+    return folder
+
+
 def search_set(folder: Path, skip: int, count: int) -> Path:
     """A paired folder of DPED iPhone patches after the held-apart ones (never in HELD, never in
     a calibration set): what the accuracy search of the frontier rows measures on."""
@@ -161,6 +180,122 @@ def run_techniques(name: str, size: str, held: Path, search: Path, work: Path,
     return rows, commands
 
 
+def qat_photos(folder: Path, skip: int, count: int) -> Path:
+    """DPED iPhone patches after the held-apart and search ones: the "user's photos" that
+    ``camkit train --qat`` fine-tunes on (never in HELD, SEARCH or a calibration set)."""
+    import shutil as _shutil
+
+    patches = sorted((SHARED / "dped_patches" / "iphone").glob("*.jpg"),
+                     key=lambda p: int(p.stem))[skip:skip + count]
+    folder.mkdir(parents=True)
+    for path in patches:
+        _shutil.copy(path, folder / path.name)
+    return folder
+
+
+def teacher_pairs(held: Path, name: str, size: str, work: Path, folder: Path) -> Path:
+    """HELD's inputs fitted to ``size`` (cover + centre crop, 8-bit), each with the *input*
+    checkpoint's float output as its target: a check on it reports, as the task PSNR, how far
+    an artifact of a fine-tuned checkpoint is from the float model the user started from (the
+    8-bit targets cap it near 59 dB)."""
+    import numpy as np
+    import torch
+
+    from toolkit.data.io import read_image, resize_cover, write_image
+    from toolkit.export import Weights, build_model
+
+    model_id, variant, _ = MODELS[name]
+    ckpt = weights_for(name, work)
+    model = build_model(model_id, variant, Weights(Path(ckpt[1]) if ckpt else None)).eval()
+    h, w = (int(v) for v in size.split("x"))
+    for sub in ("input", "target"):
+        (folder / sub).mkdir(parents=True)
+    for path in sorted((held / "input").iterdir()):
+        x = np.round(resize_cover(read_image(path, 3), h, w) * 255) / 255
+        with torch.no_grad():
+            y = model(torch.from_numpy(x.astype(np.float32)).permute(2, 0, 1)[None])
+        write_image(folder / "input" / path.name, x)
+        write_image(folder / "target" / path.name, y[0].permute(1, 2, 0).clamp(0, 1).numpy())
+    return folder
+
+
+def run_qat(name: str, size: str, held: Path, work: Path, photos: Path, steps: int,
+            crop: str) -> tuple[list[dict], list[list[str]]]:
+    """Default w8a8 of the input checkpoint and of its ``camkit train --qat`` fine-tune, every
+    format: parity against their own float model (what the card sees) and against the input
+    checkpoint's float model (what the user started from), on HELD."""
+    model_id, variant, _ = MODELS[name]
+    ckpt = weights_for(name, work)
+    qat_ckpt = work / "qat" / f"{name}-qat.safetensors"
+    commands = [camkit("train", model_id, "--qat", "--variant", variant, *ckpt, "--photos",
+                       str(photos), "--size", size, "--crop", crop, "--steps", str(steps),
+                       "--out", str(qat_ckpt))]
+    record = json.loads(qat_ckpt.with_suffix(".json").read_text())["qat"]
+    pairs = teacher_pairs(held, name, size, work, work / "held_teacher")
+    rows = []
+    for label, weights in (("default PTQ", ckpt), ("default PTQ of the --qat checkpoint",
+                                                   ["--checkpoint", str(qat_ckpt)])):
+        art = work / "qat_art" / label.split()[-1]
+        commands.append(camkit("export", model_id, "--variant", variant, *weights, "--size",
+                               size, "--format", ",".join(FORMATS), "--precision", "w8a8",
+                               "--out", str(art), "--no-check", ok=(0, 1)))
+        own = {}
+        for data in (held, pairs):
+            commands.append(camkit("check", str(art), "--data", str(data), "--no-baselines",
+                                   ok=(0, 1)))
+            report = json.loads((art / "check.json").read_text())
+            for entry in report["artifacts"]:
+                task_rows = (entry.get("task") or {}).get("rows", [])
+                if data == held:
+                    scheme = json.loads(Path(entry["manifest"]).read_text())["precision_scheme"]
+                    own[entry["format"]] = {
+                        "technique": label, "format": entry["format"],
+                        "own_mean": mean(_num(r["parity_psnr_db"]) for r in task_rows),
+                        "own_worst": min(_num(r["parity_psnr_db"]) for r in task_rows),
+                        "calib_worst": _num(entry["worst_psnr_db"]),
+                        "passed": not [q for q in entry["problems"]
+                                       if not q.startswith("task PSNR drop")],
+                        "float_share": (scheme.get("float_mac_share") or {}).get("share"),
+                    }
+                else:
+                    own[entry["format"]]["input_mean"] = mean(
+                        _num(r["artifact_psnr_db"]) for r in task_rows)
+                    own[entry["format"]]["input_worst"] = min(
+                        _num(r["artifact_psnr_db"]) for r in task_rows)
+        rows += [own[f] for f in FORMATS if f in own]
+    return [{"record": record}] + rows, commands
+
+
+def qat_markdown(rows: list[dict], name: str, photos: int) -> list[str]:
+    record = rows[0]["record"]
+    lines = [
+        f"## Quantization-aware fine-tuning on {name} (w8a8, every format)",
+        "",
+        f"`camkit train MODEL --qat` on {photos} DPED iPhone patches (in neither HELD, the search "
+        f"set nor a calibration set; every 5th validates, {record['val_photos']} photos): "
+        f"validation worst / mean parity of the fake-int8 student "
+        f"{record['val_worst_psnr_db_start']:.2f} / {record['val_mean_psnr_db_start']:.2f} dB "
+        f"before, {record['val_worst_psnr_db']:.2f} / {record['val_mean_psnr_db']:.2f} dB at the "
+        f"kept step {record['best_step']} of {record['options']['steps']}; the fine-tuned float "
+        f"model is {record['float_vs_input_worst_psnr_db']:.1f} dB (worst validation photo) from "
+        f"the input's. Then the default `camkit export --precision w8a8` of each checkpoint. "
+        f"*Own float*: parity against the float model of the checkpoint exported (what the card "
+        f"and `camkit check` measure); *input float*: against the float model of the checkpoint "
+        f"the user started from (targets written as 8-bit PNG: capped near 59 dB); both on HELD.",
+        "",
+        "| checkpoint | format | held mean / worst vs own float (dB) | held mean / worst vs "
+        "input float (dB) | calib worst (dB) | float MACs | card |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for r in rows[1:]:
+        share = "—" if r["float_share"] is None else f"{100 * r['float_share']:.1f}%"
+        lines.append(
+            f"| {r['technique']} | {r['format']} | {_f(r['own_mean'])} / {_f(r['own_worst'])} | "
+            f"{_f(r.get('input_mean'))} / {_f(r.get('input_worst'))} | {_f(r['calib_worst'])} | "
+            f"{share} | {'pass' if r['passed'] else 'FAIL'} |")
+    return lines + [""]
+
+
 def techniques_markdown(rows: list[dict], name: str) -> list[str]:
     lines = [
         "", f"## PTQ techniques on {name} (w8a8, every format)", "",
@@ -209,7 +344,12 @@ def run_model(name: str, formats: list[str], precisions: list[str], size: str, h
         commands.append(camkit("export", model_id, "--variant", variant, *ckpt, "--size", size,
                                "--format", fmt, "--precision", ",".join(offered),
                                "--out", str(art), "--no-check"))
-    commands.append(camkit("check", str(art), "--data", str(held), "--no-baselines",
+    data = held
+    if any(t.role == "mask" for t in registry.model_spec(model_id).inputs):
+        data = work / "held_masked"
+        if not data.exists():
+            held_masked(held, data)
+    commands.append(camkit("check", str(art), "--data", str(data), "--no-baselines",
                            ok=(0, 1)))
     report = json.loads((art / "check.json").read_text())
     rows, fp32_ms = [], {}
@@ -328,6 +468,15 @@ def main() -> None:
                         "'' for none)")
     parser.add_argument("--min-psnr", default="38,42",
                         help="accuracy-search targets (dB) of the frontier rows")
+    parser.add_argument("--qat", default="csrnet_official",
+                        help="models whose quantization-aware fine-tuning section is measured "
+                        "(comma list; '' for none)")
+    parser.add_argument("--qat-photos", type=int, default=256,
+                        help="DPED patches --qat fine-tunes on (default 256)")
+    parser.add_argument("--qat-steps", type=int, default=300)
+    parser.add_argument("--only-qat", action="store_true",
+                        help="measure only the --qat sections and replace them in --out, "
+                        "keeping its other sections as they were")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
@@ -338,6 +487,31 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="camkit-int8-real-"))
     try:
         held = held_apart(work / "held", args.dped_patches)
+        qat_lines, qat_commands = [], []
+        for name in [n.strip() for n in args.qat.split(",") if n.strip()]:
+            photos = work / "qat_photos"
+            if not photos.exists():
+                qat_photos(photos, args.dped_patches + 24, args.qat_photos)
+            got, cmds = run_qat(name, args.size, held, work, photos, args.qat_steps, "96x96")
+            qat_lines += qat_markdown(got, name, len(list(photos.iterdir())))
+            qat_commands += cmds
+        if args.only_qat:
+            text = args.out.read_text()
+            start = text.find("\n## Quantization-aware fine-tuning")
+            end = text.find("\nCommands run, in order:")
+            if start < 0:
+                start = end
+            took = time.perf_counter() - started
+            how = " ".join(["benchmarks/int8_real_weights.py", *sys.argv[1:]])
+            section = "\n".join(qat_lines) + (
+                f"\nThis section alone was regenerated "
+                f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({took / 60:.1f} min) by "
+                f"`{how}`, running:\n\n```\n"
+                + "\n".join(" ".join(c) for c in qat_commands) + "\n```\n")
+            text = text[:start] + "\n" + section + text[end:]
+            args.out.write_text(text.replace(str(work), "$WORK"))
+            print(f"wrote {args.out}")
+            return
         rows, commands = [], []
         for name in names:
             got, cmds = run_model(name, args.formats.split(","), args.precisions.split(","),
@@ -353,10 +527,12 @@ def main() -> None:
             tech_lines += techniques_markdown(got, name)
             commands += cmds
         held_count = len(list((held / "input").iterdir()))
+        commands += qat_commands
         text = markdown(rows, commands, args, held_count, time.perf_counter() - started)
-        if tech_lines:
+        if tech_lines or qat_lines:
             marker = "\nCommands run, in order:"
-            text = text.replace(marker, "\n".join(tech_lines) + "\n" + marker, 1)
+            text = text.replace(marker, "\n".join(tech_lines + [""] + qat_lines) + "\n" + marker,
+                                1)
         args.out.write_text(text.replace(str(work), "$WORK"))  # the scratch folder, gone now
         print(f"wrote {args.out}")
     finally:

@@ -34,10 +34,14 @@ from toolkit.quantization.calibration import calibration_set, feeds_for  # noqa:
 from toolkit.data.io import read_image  # noqa: E402
 
 DPED = REPO.parent / "shared" / "data" / "dped_patches"
-#: what the studies write (benchmarks/calibration_size.py, benchmarks/int8_real_weights.py);
-#: each is included in BENCHMARKS.md, in this order, when present
+#: what the studies write (benchmarks/calibration_size.py, benchmarks/int8_real_weights.py,
+#: benchmarks/int8_error_budget.py; int8_shipped_mobile.md is int8_real_weights.py --models of
+#: the shipped checkpoints --out it); each is included in BENCHMARKS.md, in this order, when
+#: present
 STUDIES = (REPO / "benchmarks" / "calibration_size.md",
-           REPO / "benchmarks" / "int8_real_weights.md")
+           REPO / "benchmarks" / "int8_real_weights.md",
+           REPO / "benchmarks" / "int8_shipped_mobile.md",
+           REPO / "benchmarks" / "int8_error_budget.md")
 
 
 def weight_bytes(fmt: str, path: Path) -> int:
