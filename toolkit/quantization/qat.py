@@ -192,8 +192,8 @@ class FakeQuant:
         return self.module
 
 
-def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
-    """PSNR (dB) of two [0, 1] images per batch item, clipped as the parity check clips."""
+def _psnr(a: torch.Tensor, b: torch.Tensor) -> list[float]:
+    """PSNR (dB) of two [0, 1] image batches, one per item, clipped as the parity check clips."""
     err = (a.clamp(0, 1) - b.clamp(0, 1)).pow(2).flatten(1).mean(1)
     return [10 * math.log10(1.0 / max(float(e), 1e-14)) for e in err]
 
