@@ -12,21 +12,11 @@ import pytest
 import torch
 
 from conftest import REPO, run_cli
+from test_ptq_techniques import _tiny_csrnet  # random weights with spread channel ranges
 from toolkit.errors import CamkitError
 from toolkit.quantization.qat import FakeQuant, QatOptions, fake_quant_act, finetune
 
 PHOTOS = REPO / "calibration" / "photos_pd"
-
-
-def _tiny_csrnet(seed: int = 0):
-    from toolkit.models.retouch_csrnet.model import build
-
-    torch.manual_seed(seed)
-    net = build("tiny")
-    with torch.no_grad():  # random modulation strong enough to spread the channel ranges
-        for name, p in net.named_parameters():
-            p.copy_(torch.randn_like(p) * (0.8 if "cond_" in name else 0.5))
-    return net.eval()
 
 
 def _trained_tiny():
