@@ -34,12 +34,13 @@ from toolkit.quantization.layers import default_float_reasons
 from toolkit.spec import IO_DTYPES, PRECISIONS, ExportSpec
 
 FLOAT_PRECISIONS = ("fp32", "fp16")
-#: precisions in which a model's blocks that declare ``W8A8_KEEP_FLOAT`` stay float by default
-#: (toolkit/quantization/layers.py ``default_float_layers``; InstanceNorm says why)
-DEFAULT_FLOAT_PRECISIONS = ("w8a8",)
+#: precisions in which a model's declared float blocks stay float by default
+#: (toolkit/quantization/layers.py ``default_float_reasons``: ``W8A8_KEEP_FLOAT`` and
+#: ``W8A8_FLOAT_LAYERS`` in w8a8, ``W8A16_KEEP_FLOAT`` in w8a16; InstanceNorm says why)
+DEFAULT_FLOAT_PRECISIONS = ("w8a8", "w8a16")
 #: precisions whose default export keeps sensitive layers float until the card passes
 #: (toolkit/quantization/options.py ``auto_float``): w8a8, where every format can keep layers
-#: float (LiteRT's w8a16 path, the ai-edge-quantizer, cannot)
+#: float (LiteRT's w8a16 path, the ai-edge-quantizer, keeps whole modules only)
 AUTO_FLOAT_PRECISIONS = ("w8a8",)
 #: precisions exported from the equalized module (toolkit/quantization/options.py says why)
 EQUALIZED_PRECISIONS = ("w8a8",)
@@ -303,7 +304,8 @@ def export_artifacts(
         accuracy = card_target(spec)
     if accuracy is not None:
         search = _AccuracySearch(accuracy, model, quant_module, spec, calib, progress, ptq)
-    defaults = default_float_reasons(prepared) if ptq.float_defaults else {}
+    defaults = {p: default_float_reasons(prepared, p) if ptq.float_defaults else {}
+                for p in DEFAULT_FLOAT_PRECISIONS}
     ptq_record = {**ptq.describe(), "equalization": equalization}
 
     out_dir = artifacts.artifact_dir(out_root, spec)
@@ -326,7 +328,7 @@ def export_artifacts(
                             pub.staging, weights_desc, sample,
                             calib if quantized else None, calib_desc if quantized else None,
                             search if searched else None,
-                            defaults if precision in DEFAULT_FLOAT_PRECISIONS else {},
+                            defaults.get(precision, {}),
                             None if not quantized else ptq_record
                             if precision in EQUALIZED_PRECISIONS
                             else {**ptq_record, "equalize": False, "equalization": None})

@@ -24,7 +24,8 @@ activations per-tensor, one QUANTIZE after the input and one DEQUANTIZE before t
 layer in between integer); should that path fail or leave a conv in float, through
 ai-edge-quantizer's ``static_wi8_ai8`` recipe instead, and the scheme's ``path`` says so with the
 reason. w8a16 is ai-edge-quantizer's ``static_wi8_ai16`` (int16 activations, symmetric: TFLite's
-16x8 kernels; XNNPACK has none, so the CPU runs the reference kernels). Both calibrate on
+16x8 kernels; XNNPACK has none, so the CPU runs the reference kernels), the model's
+``W8A16_KEEP_FLOAT`` blocks (instance norms) left float by their module's tensor names. Both calibrate on
 ``calib`` with min/max ranges over all samples. The scheme written to ``SCHEME_FILE`` is read back
 from the file's tensors, and an export that is not the promised integer model fails.
 
@@ -160,10 +161,8 @@ def export(
         calib = _calibration_feeds(calib, spec, precision)
         if precision == "w8a8" and importlib.util.find_spec("nncf") is None:
             raise missing_extra("nncf", "quant")
-    if float_layers and precision != "w8a8":
-        raise CamkitError(
-            f"LiteRT keeps layers in float only for w8a8 (the NNCF + PT2E path), not {precision}"
-        )
+    if float_layers and bits is None:
+        raise CamkitError(f"LiteRT {precision} has no quantized layers to keep in float")
     rewritten: list[str] = []
     if bits is not None:  # (the integer paths cannot quantize a transposed conv; it says why)
         module, rewritten = litert_ptq.subpixel_transposed_convs(module)
@@ -242,9 +241,12 @@ def _quantize(named, sample, spec, precision, calib, path, float_layers=()) -> t
     many conv / fully-connected ops the kept-float layers cover (a ``<module>/*`` id may cover
     several).
 
-    Layers kept float (accuracy-aware quantization) need the PT2E path: ai-edge-quantizer's
+    w8a8 layers kept float (accuracy-aware quantization) need the PT2E path: ai-edge-quantizer's
     recipes select ops by tensor-name regex, and litert-torch names functional ops after their
-    module only (``CSRNet_inner;3``), so a ``mul_1`` cannot be picked out there."""
+    module only (``CSRNet_inner;3``), so a ``mul_1`` cannot be picked out there. w8a16 (always
+    ai-edge-quantizer) keeps whole modules float (``<path>/*`` and conv/linear ids: the model's
+    ``W8A16_KEEP_FLOAT`` blocks) by their module path in the tensor names
+    (``litert_ptq.float_scope_regex``)."""
     bits = litert_ptq.ACTIVATION_BITS[precision]
     fallback = None
     if precision == "w8a8":
@@ -266,10 +268,13 @@ def _quantize(named, sample, spec, precision, calib, path, float_layers=()) -> t
             fallback = _first_line(str(e)) or type(e).__name__
             if len(fallback) > 120:
                 fallback = fallback[:117] + "..."
+    if float_layers and bits == 8:  # (the fallback; a w8a8 float_layers failure raised above)
+        raise CamkitError("LiteRT w8a8 keeps layers float only on the NNCF + PT2E path")
     source = litert_ptq.xnnpack_safe_graph(named, sample) if bits == 8 else named
     float_model = _convert(source, sample, spec, "fp32").model_content()
-    litert_ptq.aeq_static(float_model, SIGNATURE, calib, bits, path)
-    return litert_ptq.aeq_path(bits, fallback), 0
+    kept_weighted = litert_ptq.aeq_static(float_model, SIGNATURE, calib, bits, path,
+                                          float_layers)
+    return litert_ptq.aeq_path(bits, fallback), kept_weighted
 
 
 def _write_scheme(path: Path, scheme_file: Path, route: str, bits: int, count: int,

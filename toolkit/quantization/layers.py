@@ -40,6 +40,10 @@ W8A8_FLOAT_REASON_ATTR = "W8A8_FLOAT_REASON"
 #: class attribute ``{layer id relative to the module: reason}``: single layers of a module that
 #: stay float in w8a8 by default (CSRNet's condition head and modulation)
 W8A8_FLOAT_LAYERS_ATTR = "W8A8_FLOAT_LAYERS"
+#: class attribute beside ``W8A8_KEEP_FLOAT``: the block stays float in w8a16 as well (16-bit
+#: integer statistics still break it; the class says why, with numbers). ``W8A8_FLOAT_LAYERS``
+#: entries are w8a8 only: 16 bits carry CSRNet's condition head and modulation (51 dB).
+W8A16_FLOAT_ATTR = "W8A16_KEEP_FLOAT"
 
 
 def strip_wrappers(path: str) -> str:
@@ -80,17 +84,22 @@ def selector(wanted: Iterable[str]):
     return select
 
 
-def default_float_reasons(module) -> dict[str, str]:
-    """The layers a model keeps float in w8a8 unless told otherwise, each with why (recorded in
-    the manifest's ``precision_scheme.kept_float_layers``, ``default_float_layers`` and
-    ``default_float_reasons``):
+def default_float_reasons(module, precision: str = "w8a8") -> dict[str, str]:
+    """The layers a model keeps float in ``precision`` (w8a8 or w8a16) unless told otherwise,
+    each with why (recorded in the manifest's ``precision_scheme.kept_float_layers``,
+    ``default_float_layers`` and ``default_float_reasons``):
 
-    - ``<path>/*`` for every submodule whose class sets ``W8A8_KEEP_FLOAT`` (the reason: the
-      class's ``W8A8_FLOAT_REASON``, else the first line of its docstring);
-    - ``<path>.<id>`` for every entry ``{id: reason}`` of a class's ``W8A8_FLOAT_LAYERS``, where
-      ``id`` is a layer id relative to that module (``cond_scale1``, ``gfm1/*``), and
-      ``<path>/<id>`` where ``id`` names an op of the module's own forward (``mean``).
+    - ``<path>/*`` for every submodule whose class sets ``W8A8_KEEP_FLOAT`` (in w8a16: whose
+      class also sets ``W8A16_KEEP_FLOAT``; the reason: the class's ``W8A8_FLOAT_REASON``, else
+      the first line of its docstring);
+    - w8a8 only: ``<path>.<id>`` for every entry ``{id: reason}`` of a class's
+      ``W8A8_FLOAT_LAYERS``, where ``id`` is a layer id relative to that module
+      (``cond_scale1``, ``gfm1/*``), and ``<path>/<id>`` where ``id`` names an op of the
+      module's own forward (``mean``).
     """
+    if precision not in ("w8a8", "w8a16"):
+        raise ValueError(f"no default float layers for precision {precision!r}")
+    wide = precision == "w8a16"
     found: dict[str, str] = {}
 
     def covered(lid: str) -> bool:  # an enclosing module already covers it
@@ -100,10 +109,11 @@ def default_float_reasons(module) -> dict[str, str]:
     for path, sub in module.named_modules():
         path = strip_wrappers(path)
         cls = type(sub)
-        if path and getattr(cls, W8A8_FLOAT_ATTR, False) and not covered(path):
+        if (path and getattr(cls, W8A8_FLOAT_ATTR, False) and not covered(path)
+                and (not wide or getattr(cls, W8A16_FLOAT_ATTR, False))):
             doc = (cls.__doc__ or cls.__name__).strip().splitlines()[0]
             found[path + MODULE_WILDCARD] = getattr(cls, W8A8_FLOAT_REASON_ATTR, doc)
-        for lid, why in getattr(cls, W8A8_FLOAT_LAYERS_ATTR, {}).items():
+        for lid, why in ({} if wide else getattr(cls, W8A8_FLOAT_LAYERS_ATTR, {})).items():
             # a submodule's id joins with ".", an op of this module's own forward with "/"
             head = lid.split("/")[0].split(".")[0]
             full = lid if not path else f"{path}{'.' if hasattr(sub, head) else '/'}{lid}"
@@ -112,9 +122,9 @@ def default_float_reasons(module) -> dict[str, str]:
     return found
 
 
-def default_float_layers(module) -> list[str]:
+def default_float_layers(module, precision: str = "w8a8") -> list[str]:
     """The ids of :func:`default_float_reasons`, in module order."""
-    return list(default_float_reasons(module))
+    return list(default_float_reasons(module, precision))
 
 
 def fx_layer_id(node) -> str:

@@ -53,6 +53,7 @@ activations are symmetric (zero point 0), as TFLite's 16x8 kernels require.
 from __future__ import annotations
 
 import contextlib
+import re
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -62,7 +63,7 @@ import torch
 from torch import nn
 
 from toolkit.errors import CamkitError
-from toolkit.quantization import options
+from toolkit.quantization import layers, options
 from toolkit.spec import IO_DTYPES
 
 #: activation bits per quantized precision id this module produces
@@ -376,9 +377,13 @@ def _strict_qdq() -> Iterator[None]:
 
 
 def aeq_static(
-    float_model: bytes, signature: str, calib: list[dict], bits: int, path: Path
-) -> None:
-    """ai-edge-quantizer static int8-weight / ``bits``-activation recipe, float32 I/O kept."""
+    float_model: bytes, signature: str, calib: list[dict], bits: int, path: Path,
+    float_layers: Sequence[str] = (),
+) -> int:
+    """ai-edge-quantizer static int8-weight / ``bits``-activation recipe, float32 I/O kept;
+    the ops of ``float_layers`` (module layer ids: ``<path>/*`` or a conv/linear's path) stay
+    float (``NO_QUANTIZE`` by ``float_scope_regex``; the quantizer puts a DEQUANTIZE before them
+    and a QUANTIZE after). Returns how many conv / fully-connected ops stayed float."""
     from ai_edge_quantizer import calibrator, qtyping, quantizer, recipe_manager
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
     from ai_edge_quantizer.utils import qsv_utils
@@ -391,6 +396,20 @@ def aeq_static(
         weight_num_bits=8,
         algorithm_key=AlgorithmName.MIN_MAX_UNIFORM_QUANT,
     )
+    kept_weighted = 0
+    if float_layers:
+        ops = op_scopes(float_model)
+        for lid in dict.fromkeys(float_layers):
+            regex = float_scope_regex(lid)
+            hits = [op for op, scope in ops if re.search(regex, scope)]
+            if not hits:
+                raise CamkitError(
+                    f"no op of layer {lid!r} in the LiteRT graph (ai-edge-quantizer selects ops "
+                    f"by their tensor names, regex {regex!r})"
+                )
+            kept_weighted += sum(op in WEIGHTED_TFL_OPS for op in hits)
+            recipes.add_quantization_config(regex, qtyping.TFLOperationName.ALL_SUPPORTED,
+                                            algorithm_key=AlgorithmName.NO_QUANTIZE)
     for boundary in (qtyping.TFLOperationName.INPUT, qtyping.TFLOperationName.OUTPUT):
         recipes.add_quantization_config(".*", boundary, algorithm_key=AlgorithmName.NO_QUANTIZE)
 
@@ -404,6 +423,47 @@ def aeq_static(
     engine = quantizer.Quantizer(float_model, recipes.get_quantization_recipe())
     result = engine.quantize(qsvs, enable_progress_report=False)
     Path(path).write_bytes(bytes(result.quantized_model))
+    return kept_weighted
+
+
+#: TFLite ops that carry weights (what "conv / linear kept float" counts)
+WEIGHTED_TFL_OPS = ("CONV_2D", "DEPTHWISE_CONV_2D", "TRANSPOSE_CONV", "FULLY_CONNECTED")
+
+
+def float_scope_regex(lid: str) -> str:
+    """The ai-edge-quantizer scope regex for a module layer id: litert-torch names an op's output
+    tensor after its module stack, ``<Class>_<attribute>`` per level joined by ``/`` (the export
+    wrappers as ``<Class>_inner``), ops of one module told apart by ``;N``, fused ops' names
+    joined by ``;;``: ``..._NamedIO/...Generator_inner/...Sequential_blocks/...ResidualBlock_0/
+    toolkit.models._blocks.InstanceNorm_norm1;3``. So ``blocks.0.norm1/*`` and
+    ``blocks.0.norm1`` select that module's ops and its submodules'. A functional op's id
+    (``cond_net/mean``) has no name of its own there (CSRNet_inner;3): refused."""
+    module = lid.removesuffix(layers.MODULE_WILDCARD)
+    if "/" in module or not module:
+        raise CamkitError(
+            f"LiteRT w8a16 keeps whole modules float, not the single op {lid!r} "
+            f"(ai-edge-quantizer selects ops by tensor name, which names modules only)"
+        )
+    parts = "".join(f"/[^/;]+_{re.escape(part)}" for part in module.split("."))
+    return f"_{layers.WRAPPER_ATTR}{parts}(?=[;/]|$)"
+
+
+def op_scopes(model: bytes) -> list[tuple[str, str]]:
+    """(op name, the output tensor names joined by ``;``) of each op of a .tflite's main
+    subgraph: what an ai-edge-quantizer recipe regex is matched against."""
+    from ai_edge_litert import schema_py_generated as schema
+
+    names = {v: k for k, v in vars(schema.BuiltinOperator).items() if k.isupper()}
+    m = schema.ModelT.InitFromPackedBuf(bytearray(model), 0)
+    graph = m.subgraphs[0]
+    out = []
+    for op in graph.operators:
+        code = m.operatorCodes[op.opcodeIndex]
+        builtin = max(code.builtinCode, code.deprecatedBuiltinCode)
+        scope = ";".join(graph.tensors[i].name.decode() if isinstance(graph.tensors[i].name, bytes)
+                         else graph.tensors[i].name for i in op.outputs)
+        out.append((names.get(builtin, str(builtin)), scope))
+    return out
 
 
 def widen_ranges(qsvs: dict, headroom: float | None = None) -> dict:
