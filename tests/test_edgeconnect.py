@@ -127,7 +127,9 @@ def test_w8a8_keeps_the_edge_operator_luma_norms_and_upsampling_float():
     norms = {f"{path}/*" for path, m in net.named_modules() if isinstance(m, InstanceNorm)}
     ups = {f"{g}.decoder.{i}/*" for g in ("g1", "g2") for i in (0, 3)}
     assert len(norms) == 2 * (3 + 2 * 1 + 2)  # per generator: encoder, one block, decoder
-    assert set(default_float_layers(net)) == {"edges/*", "gray/*"} | norms | ups
+    merges = {f"{path}/*" for path, m in net.named_modules() if path.endswith(".merge")}
+    assert len(merges) == 2  # one residual block per generator: its sum reads a float norm
+    assert set(default_float_layers(net)) == {"edges/*", "gray/*"} | norms | ups | merges
     _, rewritten = subpixel_transposed_convs(net)
     assert rewritten == ["g1.decoder.0", "g1.decoder.3", "g2.decoder.0", "g2.decoder.3"]
 

@@ -24,11 +24,25 @@ from toolkit.models.enhance_wespe import model as wespe
 from toolkit.quantization.layers import default_float_layers, selector, selects
 
 NORMS = ["blocks.0.norm1/*", "blocks.0.norm2/*"]  # the tiny variant has one residual block
+#: w8a8 keeps the residual sum after the float norm float too (_blocks.NormResidual)
+W8A8 = [*NORMS, "blocks.0.merge/*"]
 
 
 def test_every_instance_norm_is_a_default_float_layer():
-    assert default_float_layers(wespe.build("tiny")) == NORMS
-    assert len(default_float_layers(wespe.build("paper"))) == 8
+    assert default_float_layers(wespe.build("tiny")) == W8A8
+    assert len(default_float_layers(wespe.build("paper"))) == 8 + 4
+
+
+def test_norm_residual_is_the_blocks_sum():
+    from toolkit.models._blocks import NormResidual
+
+    branch, skip = torch.randn(2, 4, 5, 5), torch.randn(2, 4, 5, 5)
+    assert torch.equal(NormResidual()(branch, skip), skip + branch)
+    assert torch.equal(NormResidual(relu=True)(branch, skip), skip + torch.relu(branch))
+    block = wespe.build("tiny").blocks[0]
+    x = torch.rand(1, block.conv1.in_channels, 8, 8)
+    y = block.act(block.norm1(block.conv1(x)))
+    assert torch.equal(block(x), block.act(block.norm2(block.conv2(y))) + x)
 
 
 def test_module_wildcard_covers_the_module_and_nothing_else():
@@ -64,9 +78,21 @@ def test_w8a8_keeps_instance_norms_float_and_meets_the_budget(tmp_path, spread_c
     [manifest] = export_artifacts(spec, Weights(spread_checkpoint), [fmt], ["w8a8"], tmp_path,
                                   progress=False)
     scheme = json.loads(manifest.read_text())["precision_scheme"]
-    assert scheme["kept_float_layers"] == NORMS and scheme["default_float_layers"] == NORMS
+    assert scheme["kept_float_layers"] == W8A8 and scheme["default_float_layers"] == W8A8
     result, _, _ = check_artifact(manifest, max_images=2)
     assert result.passed, result.problems  # 30 dB / SSIM 0.95 (card.yaml)
+    if fmt == "litert":  # the residual sum reads the float norm in float; the convs are int8
+        from ai_edge_litert.interpreter import Interpreter
+
+        path = manifest.parent / json.loads(manifest.read_text())["artifact"]["file"]
+        interpreter = Interpreter(str(path))
+        tensors = {t["index"]: t for t in interpreter.get_tensor_details()}
+        outputs = {(op["op_name"], tensors[op["outputs"][0]]["name"],
+                    tensors[op["outputs"][0]]["dtype"].__name__)
+                   for op in interpreter._get_ops_details()}
+        merges = [dtype for op, name, dtype in outputs if op == "ADD" and "_merge" in name]
+        assert merges == ["float32"], outputs
+        assert {dtype for op, _, dtype in outputs if op == "CONV_2D"} == {"int8"}
 
 
 def test_w8a16_keeps_the_blocks_that_declare_it_and_not_the_w8a8_only_layers():

@@ -25,7 +25,7 @@ from torch import nn
 
 from toolkit.checkpoints import load_weights
 from toolkit.errors import CamkitError
-from toolkit.models._blocks import InstanceNorm
+from toolkit.models._blocks import InstanceNorm, NormResidual
 from toolkit.spec import ModelSpec, TensorSpec
 
 # ------------------------------------------------------------------------------------- blocks
@@ -41,10 +41,11 @@ class ResidualBlock(nn.Module):
         self.conv2 = nn.Conv2d(channels, channels, 3, padding=1)
         self.norm2 = InstanceNorm(channels)
         self.act = nn.ReLU()
+        self.merge = NormResidual(relu=True)  # x + relu(norm2(...)), float in w8a8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.act(self.norm1(self.conv1(x)))
-        return self.act(self.norm2(self.conv2(y))) + x
+        return self.merge(self.norm2(self.conv2(y)), x)
 
 
 class DiscriminatorConv(nn.Module):

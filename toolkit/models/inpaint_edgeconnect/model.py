@@ -52,7 +52,7 @@ from torch.nn.utils import parametrizations, parametrize
 
 from toolkit.checkpoints import load_weights
 from toolkit.errors import CamkitError
-from toolkit.models._blocks import InstanceNorm
+from toolkit.models._blocks import InstanceNorm, NormResidual
 from toolkit.models.inpaint_edgeconnect.edges import LUMA, CannyEdges
 from toolkit.spec import ModelSpec, TensorSpec
 
@@ -77,9 +77,10 @@ class ResnetBlock(nn.Module):
         self.norm1 = InstanceNorm(ch, eps=NORM_EPS)
         self.conv2 = _sn(nn.Conv2d(ch, ch, 3, padding=1, bias=not sn), sn)
         self.norm2 = InstanceNorm(ch, eps=NORM_EPS)
+        self.merge = NormResidual()  # x + norm2(...), float in w8a8
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x + self.norm2(self.conv2(F.relu(self.norm1(self.conv1(x)))))
+        return self.merge(self.norm2(self.conv2(F.relu(self.norm1(self.conv1(x))))), x)
 
 
 class Luma(nn.Module):
