@@ -143,6 +143,10 @@ def test_cli_qat_writes_a_checkpoint_the_exporters_consume_without_re_equalizing
     record = json.loads(out.with_suffix(".json").read_text())["qat"]
     assert record["size"] == [32, 48] and record["calibration"] == "photos_pd"
     assert record["options"]["steps"] == 4 and record["equalization"]["pairs"]
+    # the lineage: the shipped input, recorded relative to the package root, and how it was made
+    source = json.loads(out.with_suffix(".json").read_text())["source_checkpoint"]
+    assert source["path"] == "toolkit/models/retouch_csrnet/checkpoints/tiny.safetensors"
+    assert source["info"]["recipe"] == "recipes/retouch_csrnet/tiny.yaml"
 
     # an existing checkpoint is never replaced
     before = out.read_bytes()

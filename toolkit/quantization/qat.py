@@ -355,6 +355,16 @@ def finetune(model: nn.Module, spec, photos: Sequence[Path], calib: Sequence[dic
     return student, record
 
 
+def _shown(path) -> str:
+    """A path as a checkpoint records it: relative to the folder that holds the ``toolkit``
+    package when it is inside it (a shipped checkpoint, the bundled photos), else absolute."""
+    import toolkit
+
+    path = Path(path).resolve()
+    root = Path(toolkit.__file__).resolve().parent.parent
+    return str(path.relative_to(root)) if path.is_relative_to(root) else str(path)
+
+
 def default_out(model_id: str, variant: str, checkpoint: Path | None) -> Path:
     """Beside the input checkpoint (``<stem>-qat.safetensors``); for the shipped checkpoint, in
     the working directory (the package folder is not the user's)."""
@@ -392,10 +402,9 @@ def run_qat(model_id: str, variant: str, checkpoint: Path | None, photos_dir: Pa
     if not photos:
         raise CamkitError(f"no photos in {photos_dir} (.png, .jpg, ...); pass --photos DIR with "
                           f"your own photos")
+    # a --qat checkpoint may be fine-tuned again (the shipped WESPE mobile is one): its record
+    # nests under source_checkpoint.info, and equalizing again keeps the float function
     source_info = weights.describe()
-    if (source_info.get("info") or {}).get("qat"):
-        raise CamkitError(f"{weights.checkpoint} is already a --qat checkpoint; fine-tune the "
-                          f"float checkpoint it came from")
     model = build_model(model_id, variant, weights)
     calib = calibration_feeds(spec, calib_source)
     student, record = finetune(model, spec, photos, calib, opts, progress)
@@ -403,11 +412,13 @@ def run_qat(model_id: str, variant: str, checkpoint: Path | None, photos_dir: Pa
     check_finite(state, "the fine-tuned weights", "lower --lr")
     source = calib_source or spec.model.calibration_set
     record = {**record, "size": [spec.height, spec.width],
-              "calibration": str(Path(source).resolve()) if Path(source).is_dir() else source,
-              "photos": str(Path(photos_dir).resolve())}
+              "calibration": _shown(source) if Path(source).is_dir() else source,
+              "photos": _shown(photos_dir)}
+    # the lineage: the input checkpoint and how it was made (its recipe, data and validation)
     info = {"qat": record,
             "source_checkpoint": None if weights.checkpoint is None else {
-                "path": str(weights.checkpoint.resolve()),
-                "sha256": sha256_path(weights.checkpoint)}}
+                "path": _shown(weights.checkpoint),
+                "sha256": sha256_path(weights.checkpoint),
+                "info": source_info.get("info") or {}}}
     save_checkpoint(out, state, model_id, variant, info)
     return out, record
