@@ -1,7 +1,7 @@
 """INT8 on real weights: parity of every format x precision on photos the calibration never saw.
 
     OMP_NUM_THREADS=2 nice -n 10 .venv/bin/python benchmarks/int8_real_weights.py
-    # writes benchmarks/int8_real_weights.md (about 10 minutes for the two official models)
+    # writes benchmarks/int8_real_weights.md (about 45 minutes on 2 cores)
 
 For each model -- the authors' released weights (official CSRNet FiveK, imported from
 ``../shared/data/csrnet_official``; the official DPED iPhone generator, imported from
@@ -31,6 +31,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import shlex
 import shutil
 import sys
 import tempfile
@@ -138,18 +139,33 @@ TECHNIQUES = {
 }
 
 
+def masked_if_needed(model_id: str, paired: Path, work: Path) -> Path:
+    """``paired`` itself, or (for a model that reads a mask) its images with a seeded hole mask
+    each, as the inpainting models' data folders hold them."""
+    if not any(t.role == "mask" for t in registry.model_spec(model_id).inputs):
+        return paired
+    folder = work / f"{paired.name}_masked"
+    if not folder.exists():
+        held_masked(paired, folder)
+    return folder
+
+
 def run_techniques(name: str, size: str, held: Path, search: Path, work: Path,
-                   min_psnr: list[float]) -> tuple[list[dict], list[list[str]]]:
-    """w8a8 of ``name`` in every format per technique row, and the accuracy search's frontier:
-    ``--min-psnr-db X --data SEARCH`` for each X (layers kept float, measured on HELD)."""
+                   min_psnr: list[float], techniques: bool = True
+                   ) -> tuple[list[dict], list[list[str]]]:
+    """w8a8 of ``name`` in every format per technique row (``techniques``), and the accuracy
+    search's frontier: ``--min-psnr-db X --data SEARCH`` for each X (layers kept float, measured
+    on HELD)."""
     model_id, variant, _ = MODELS[name]
     ckpt = weights_for(name, work)
+    held, search = masked_if_needed(model_id, held, work), masked_if_needed(model_id, search, work)
     rows, commands = [], []
-    runs = [(label, extra) for label, extra in TECHNIQUES.items()]
+    runs = ([(label, extra) for label, extra in TECHNIQUES.items()] if techniques
+            else [("default (card search)", [])])
     runs += [(f"default + search --min-psnr-db {x:g}", ["--min-psnr-db", f"{x:g}", "--data",
                                                         str(search)]) for x in min_psnr]
     for i, (label, extra) in enumerate(runs):
-        art = work / "tech" / str(i)
+        art = work / "tech" / name / str(i)
         commands.append(camkit("export", model_id, "--variant", variant, *ckpt, "--size", size,
                                "--format", ",".join(FORMATS), "--precision", "w8a8",
                                "--out", str(art), "--no-check", *extra, ok=(0, 1)))
@@ -296,15 +312,27 @@ def qat_markdown(rows: list[dict], name: str, photos: int) -> list[str]:
     return lines + [""]
 
 
-def techniques_markdown(rows: list[dict], name: str) -> list[str]:
-    lines = [
-        "", f"## PTQ techniques on {name} (w8a8, every format)", "",
-        "Each row is one `camkit export ... --precision w8a8` with the arguments named; parity "
-        "against the torch float model. *Held-apart* as above; *calib*: the calibration "
-        "photos, which the card budgets (PSNR >= 30 dB, SSIM >= 0.95). The search rows keep "
-        "layers float until the worst photo of a *search set* (24 further DPED iPhone patches, "
-        "in neither HELD nor the calibration set) reaches the target, so they trace the "
-        "accuracy / float-MAC frontier.", "",
+FRONTIER_HEADING = "## Accuracy / float-MAC frontier on "
+
+
+def techniques_markdown(rows: list[dict], name: str, frontier_only: bool = False) -> list[str]:
+    search_text = (
+        "The search rows keep layers float until the worst photo of a *search set* (24 further "
+        "DPED iPhone patches, in neither HELD nor the calibration set; with hole masks for an "
+        "inpainting model) reaches the target, so they trace the accuracy / float-MAC frontier.")
+    if frontier_only:
+        head = [
+            "", f"{FRONTIER_HEADING}{name} (w8a8, every format)", "",
+            "The default w8a8 export (first rows), then `camkit export ... --precision w8a8 "
+            "--min-psnr-db X --data SEARCH`: parity against the torch float model, *held-apart* "
+            "and *calib* as above. " + search_text, ""]
+    else:
+        head = [
+            "", f"## PTQ techniques on {name} (w8a8, every format)", "",
+            "Each row is one `camkit export ... --precision w8a8` with the arguments named; parity "
+            "against the torch float model. *Held-apart* as above; *calib*: the calibration "
+            "photos, which the card budgets (PSNR >= 30 dB, SSIM >= 0.95). " + search_text, ""]
+    lines = head + [
         "| technique | format | held-apart mean (dB) | held-apart worst (dB) | worst SSIM | "
         "calib worst (dB) | calib SSIM | float MACs | searched float layers | card |",
         "|---|---|---|---|---|---|---|---|---|---|",
@@ -344,11 +372,7 @@ def run_model(name: str, formats: list[str], precisions: list[str], size: str, h
         commands.append(camkit("export", model_id, "--variant", variant, *ckpt, "--size", size,
                                "--format", fmt, "--precision", ",".join(offered),
                                "--out", str(art), "--no-check"))
-    data = held
-    if any(t.role == "mask" for t in registry.model_spec(model_id).inputs):
-        data = work / "held_masked"
-        if not data.exists():
-            held_masked(held, data)
+    data = masked_if_needed(model_id, held, work)
     commands.append(camkit("check", str(art), "--data", str(data), "--no-baselines",
                            ok=(0, 1)))
     report = json.loads((art / "check.json").read_text())
@@ -466,6 +490,9 @@ def main() -> None:
     parser.add_argument("--techniques", default="csrnet_official",
                         help="models whose PTQ technique table is measured (comma list; "
                         "'' for none)")
+    parser.add_argument("--frontier", default="dped_official",
+                        help="models whose accuracy / float-MAC frontier alone (the default "
+                        "w8a8 and the --min-psnr searches) is measured (comma list; '' for none)")
     parser.add_argument("--min-psnr", default="38,42",
                         help="accuracy-search targets (dB) of the frontier rows")
     parser.add_argument("--qat", default="csrnet_official",
@@ -477,37 +504,63 @@ def main() -> None:
     parser.add_argument("--only-qat", action="store_true",
                         help="measure only the --qat sections and replace them in --out, "
                         "keeping its other sections as they were")
+    parser.add_argument("--only-frontier", action="store_true",
+                        help="measure only the --frontier sections and replace them in --out, "
+                        "keeping its other sections as they were")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
-    unknown = [n for n in names if n not in MODELS]
+    frontier = [n.strip() for n in args.frontier.split(",") if n.strip()]
+    unknown = [n for n in names + frontier if n not in MODELS]
     if unknown:
         raise SystemExit(f"unknown model {unknown[0]}; choose from {', '.join(MODELS)}")
+    targets = [float(x) for x in args.min_psnr.split(",") if x]
     started = time.perf_counter()
     work = Path(tempfile.mkdtemp(prefix="camkit-int8-real-"))
     try:
         held = held_apart(work / "held", args.dped_patches)
         qat_lines, qat_commands = [], []
-        for name in [n.strip() for n in args.qat.split(",") if n.strip()]:
+        for name in [n.strip() for n in args.qat.split(",") if n.strip()
+                     if not args.only_frontier]:
             photos = work / "qat_photos"
             if not photos.exists():
                 qat_photos(photos, args.dped_patches + 24, args.qat_photos)
             got, cmds = run_qat(name, args.size, held, work, photos, args.qat_steps, "96x96")
             qat_lines += qat_markdown(got, name, len(list(photos.iterdir())))
             qat_commands += cmds
-        if args.only_qat:
+        frontier_lines, frontier_commands = [], []
+        for name in frontier if not args.only_qat else []:
+            search = work / "search"
+            if not search.exists():
+                search_set(search, args.dped_patches, 24)
+            got, cmds = run_techniques(name, args.size, held, search, work, targets,
+                                       techniques=False)
+            frontier_lines += techniques_markdown(got, name, frontier_only=True)
+            frontier_commands += cmds
+        if args.only_qat or args.only_frontier:
+            lines = qat_lines if args.only_qat else frontier_lines
+            cmds = qat_commands if args.only_qat else frontier_commands
+            heading = "\n## Quantization-aware fine-tuning" if args.only_qat else (
+                "\n" + FRONTIER_HEADING)
             text = args.out.read_text()
-            start = text.find("\n## Quantization-aware fine-tuning")
             end = text.find("\nCommands run, in order:")
+            start = text.find(heading)
             if start < 0:
                 start = end
+            else:  # up to the next section that is not one of these
+                nxt = start
+                while text.find(heading, nxt + 1) >= 0:
+                    nxt = text.find(heading, nxt + 1)
+                following = text.find("\n## ", nxt + 1)
+                end = following if 0 <= following < end else end
+                # the "regenerated alone" paragraph and its commands belong to the section
             took = time.perf_counter() - started
-            how = " ".join(["benchmarks/int8_real_weights.py", *sys.argv[1:]])
-            section = "\n".join(qat_lines) + (
-                f"\nThis section alone was regenerated "
+            how = shlex.join(["benchmarks/int8_real_weights.py", *sys.argv[1:]])
+            section = "\n".join(lines) + (
+                f"\n\nThis section alone was regenerated "
                 f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC ({took / 60:.1f} min) by "
                 f"`{how}`, running:\n\n```\n"
-                + "\n".join(" ".join(c) for c in qat_commands) + "\n```\n")
+                + "\n".join(" ".join(c) for c in cmds) + "\n```\n")
             text = text[:start] + "\n" + section + text[end:]
             args.out.write_text(text.replace(str(work), "$WORK"))
             print(f"wrote {args.out}")
@@ -519,13 +572,15 @@ def main() -> None:
             rows += got
             commands += cmds
         tech_lines = []
-        search = None
         for name in [n.strip() for n in args.techniques.split(",") if n.strip()]:
-            search = search or search_set(work / "search", args.dped_patches, 24)
-            got, cmds = run_techniques(name, args.size, held, search, work,
-                                       [float(x) for x in args.min_psnr.split(",") if x])
+            search = work / "search"
+            if not search.exists():
+                search_set(search, args.dped_patches, 24)
+            got, cmds = run_techniques(name, args.size, held, search, work, targets)
             tech_lines += techniques_markdown(got, name)
             commands += cmds
+        tech_lines += frontier_lines
+        commands += frontier_commands
         held_count = len(list((held / "input").iterdir()))
         commands += qat_commands
         text = markdown(rows, commands, args, held_count, time.perf_counter() - started)
