@@ -490,9 +490,10 @@ def main() -> None:
     parser.add_argument("--techniques", default="csrnet_official",
                         help="models whose PTQ technique table is measured (comma list; "
                         "'' for none)")
-    parser.add_argument("--frontier", default="dped_official",
+    parser.add_argument("--frontier", default=None,
                         help="models whose accuracy / float-MAC frontier alone (the default "
-                        "w8a8 and the --min-psnr searches) is measured (comma list; '' for none)")
+                        "w8a8 and the --min-psnr searches) is measured (comma list; '' for none; "
+                        "default: dped_official when --models has it)")
     parser.add_argument("--min-psnr", default="38,42",
                         help="accuracy-search targets (dB) of the frontier rows")
     parser.add_argument("--qat", default="csrnet_official",
@@ -510,7 +511,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     args = parser.parse_args()
     names = [n.strip() for n in args.models.split(",") if n.strip()]
-    frontier = [n.strip() for n in args.frontier.split(",") if n.strip()]
+    frontier = ([n for n in ("dped_official",) if n in names] if args.frontier is None
+                else [n.strip() for n in args.frontier.split(",") if n.strip()])
     unknown = [n for n in names + frontier if n not in MODELS]
     if unknown:
         raise SystemExit(f"unknown model {unknown[0]}; choose from {', '.join(MODELS)}")
