@@ -35,9 +35,9 @@ from toolkit.data.io import read_image  # noqa: E402
 
 DPED = REPO.parent / "shared" / "data" / "dped_patches"
 #: what the studies write (benchmarks/calibration_size.py, benchmarks/int8_real_weights.py,
-#: benchmarks/int8_error_budget.py, benchmarks/int8_norm_inputs.py; int8_shipped_mobile.md is int8_real_weights.py --models of
-#: the shipped checkpoints --out it); each is included in BENCHMARKS.md, in this order, when
-#: present
+#: benchmarks/int8_error_budget.py, benchmarks/int8_norm_inputs.py; int8_shipped_mobile.md is
+#: int8_real_weights.py --models of the shipped checkpoints --out it); each is included in
+#: BENCHMARKS.md, in this order, when present
 STUDIES = (REPO / "benchmarks" / "calibration_size.md",
            REPO / "benchmarks" / "int8_real_weights.md",
            REPO / "benchmarks" / "int8_shipped_mobile.md",
