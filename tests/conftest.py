@@ -5,12 +5,18 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
+
+# camkit writes what it makes for a user (camkit calib build sets) to a per-user folder
+# (toolkit/paths.py); the tests get their own, so they never touch the developer's
+# (subprocesses inherit it)
+os.environ["CAMKIT_DATA_DIR"] = tempfile.mkdtemp(prefix="camkit-test-data-")
 
 
 def shared_path(*parts: str) -> Path:

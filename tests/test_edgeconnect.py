@@ -116,9 +116,10 @@ def test_hole_content_cannot_change_the_output():
         assert torch.equal(net(image, mask), net(other, mask))
 
 
-def test_w8a8_keeps_the_edge_operator_luma_norms_and_upsampling_float():
-    """The decoder's transposed convs stay float by default (UpConv says what int8 cost); the
-    LiteRT integer path could still rewrite all four exactly (litert_ptq)."""
+def test_w8a8_keeps_the_edge_operator_luma_norms_upsampling_and_colour_head_float():
+    """The decoder's transposed convs and G2's head stay float by default (UpConv and
+    ColourHead say what int8 cost); the LiteRT integer path could still rewrite all four
+    transposed convs exactly (litert_ptq)."""
     from toolkit.models._blocks import InstanceNorm
     from toolkit.quantization.layers import default_float_layers
     from toolkit.quantization.litert_ptq import subpixel_transposed_convs
@@ -129,7 +130,9 @@ def test_w8a8_keeps_the_edge_operator_luma_norms_and_upsampling_float():
     assert len(norms) == 2 * (3 + 2 * 1 + 2)  # per generator: encoder, one block, decoder
     merges = {f"{path}/*" for path, m in net.named_modules() if path.endswith(".merge")}
     assert len(merges) == 2  # one residual block per generator: its sum reads a float norm
-    assert set(default_float_layers(net)) == {"edges/*", "gray/*"} | norms | ups | merges
+    heads = {"g2.head/*"}  # G1's head stays int8
+    assert set(default_float_layers(net)) == ({"edges/*", "gray/*"} | norms | ups | merges
+                                              | heads)
     _, rewritten = subpixel_transposed_convs(net)
     assert rewritten == ["g1.decoder.0", "g1.decoder.3", "g2.decoder.0", "g2.decoder.3"]
 

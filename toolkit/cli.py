@@ -145,8 +145,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "bytes back with no float conversion; outputs above 1.0 clip to 255. Only for "
                    "fully integer exports: --format litert --precision w8a8. The manifest's io "
                    "section records each tensor's dtype, scale and zero point")
-    p.add_argument("--calib", help="calibration set name (calibration/<set>) or folder of photos "
-                   "for quantized precisions (default: the model's set)")
+    p.add_argument("--calib", help="calibration set name (camkit calib list: the shipped sets "
+                   "and the ones you built) or folder of photos for quantized precisions "
+                   "(default: the model's set)")
     p.add_argument("--ptq", metavar="LIST",
                    help="post-training quantization steps, comma list (default: all on, "
                    "min/max ranges, no bias correction): no-float-defaults (quantize the layers "
@@ -225,12 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "train",
         help="train from a recipe YAML (runs DDP under torchrun)",
-        description="Train with recipes/<model>/<variant>.yaml. Under torchrun the same command "
-        "trains data-parallel: torchrun --nproc-per-node 2 -m toolkit.cli train CONFIG.",
+        description="Train with a recipe camkit ships, by name (camkit train retouch_csrnet/paper; "
+        "camkit train --list shows them; its run goes to runs/<model>/<variant> under the "
+        "working directory), or with your own YAML (a copy of a shipped one, edited: camkit "
+        "train my_csrnet.yaml). Under torchrun the same command trains data-parallel: "
+        "torchrun --nproc-per-node 2 -m toolkit.cli train CONFIG.",
     )
-    p.add_argument("config", type=Path,
-                   help="recipe YAML, e.g. recipes/retouch_csrnet/paper.yaml; with --qat a model "
-                   "id (retouch_csrnet)")
+    p.add_argument("config", nargs="?",
+                   help="recipe name MODEL/VARIANT (retouch_csrnet/paper; MODEL alone: its "
+                   "default variant) or a recipe YAML path; with --qat a model id "
+                   "(retouch_csrnet)")
+    p.add_argument("--list", action="store_true", help="list the recipes camkit ships and exit")
     p.add_argument("--resume", action="store_true", help="continue from the run dir's last state")
     p.add_argument("--resume-with-new-config", action="store_true",
                    help="resume although CONFIG changes values of the config the run started "
@@ -296,13 +302,19 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "calib",
         help="calibration sets for INT8: build one from your own photos",
-        description="calibration/<set>/ holds images and a manifest.json (file, sha256, source, "
-        "licence). Quantized exports calibrate on the model's set unless --calib names another.",
+        description="A calibration set is a folder of images and a manifest.json (file, sha256, "
+        "source, licence). camkit ships some (calibration/ in a clone, inside the package when "
+        "installed); the ones you build go to your data folder ($CAMKIT_DATA_DIR, else "
+        "~/.local/share/camkit; macOS ~/Library/Application Support/camkit). Quantized exports "
+        "calibrate on the model's set unless --calib names another: a set name looks in the "
+        "shipped sets, then in yours.",
     )
     calib_sub = p.add_subparsers(dest="calib_command", metavar="ACTION", required=True)
+    calib_sub.add_parser("list", help="the shipped sets and yours: name, images, where",
+                         description="Every calibration set --calib NAME can name.")
     q = calib_sub.add_parser(
         "build",
-        help="make calibration/NAME from a folder of photos (seeded crops, deterministic)",
+        help="make a set NAME from a folder of photos (seeded crops, deterministic)",
         description="--per-photo crops of --size per photo, at positions drawn from --seed, so "
         "the same photos always give the same set; photos larger than twice the crop are scaled "
         "down first. The set is written atomically and never replaces an existing one. How many? "
@@ -323,8 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="licence recorded for every image (default: inherited from the source "
                    "set's manifest.json, else 'user-provided; licence not stated')")
     q.add_argument("--out", type=Path, default=None, metavar="DIR",
-                   help="folder in which NAME/ is created (default: the repository's "
-                   "calibration/); export such a set with --calib DIR/NAME")
+                   help="folder in which NAME/ is created (default: your data folder's "
+                   "calibration/, where --calib NAME finds it); a set elsewhere is used with "
+                   "--calib DIR/NAME")
 
     p = sub.add_parser(
         "profile",
@@ -644,8 +657,17 @@ def cmd_check(args) -> int:
 
 
 def cmd_train(args) -> int:
-    from toolkit.training import run_recipe
+    from toolkit.training import recipe_names, run_recipe
 
+    if args.list:
+        from toolkit.paths import recipes_root
+
+        print(f"recipes in {recipes_root()} (camkit train NAME):")
+        for name in recipe_names():
+            print(f"  {name}")
+        return 0
+    if args.config is None:
+        raise CamkitError("camkit train needs a recipe: a name (camkit train --list) or a YAML")
     qat_only = [f"--{n}" for n in ("variant", "checkpoint", "photos", "out", "size", "calib")
                 if getattr(args, n) is not None]
     if args.qat:
@@ -725,12 +747,38 @@ def cmd_calib(args) -> int:
     from toolkit.export import parse_size
     from toolkit.quantization.calibration import build_set
 
+    if args.calib_command == "list":
+        return _calib_list()
     if args.count is not None and args.count < 1:
         raise CamkitError(f"--count must be at least 1, got {args.count}")
     path = build_set(args.source, args.name, parse_size(args.size), args.count, args.seed,
                      args.license, root=args.out, per_photo=args.per_photo)
     use = args.name if args.out is None else path
     print(f"wrote {path} ({len(list(path.glob('*.png')))} images); use it with --calib {use}")
+    return 0
+
+
+def _calib_list() -> int:
+    import json
+
+    from toolkit.quantization.calibration import CALIBRATION_ROOT, set_folder, set_names
+
+    rows = []
+    for name in set_names():
+        folder = set_folder(name)
+        try:
+            count = str(len(json.loads((folder / "manifest.json").read_text())["files"]))
+        except (OSError, ValueError, KeyError, TypeError):
+            count = "unreadable"
+        where = "shipped" if folder.parent == CALIBRATION_ROOT else "yours"
+        rows.append((name, count, where, str(folder)))
+    if not rows:
+        print("no calibration sets; build one with camkit calib build --from DIR --name NAME")
+        return 0
+    widths = [max(len(r[i]) for r in rows + [("set", "images", "where", "")]) for i in range(3)]
+    print(f"{'set':<{widths[0]}}  {'images':>{widths[1]}}  {'where':<{widths[2]}}  folder")
+    for name, count, where, folder in rows:
+        print(f"{name:<{widths[0]}}  {count:>{widths[1]}}  {where:<{widths[2]}}  {folder}")
     return 0
 
 

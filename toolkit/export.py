@@ -27,7 +27,7 @@ from toolkit._quiet import quiet
 from toolkit.checkpoints import checkpoint_info, shipped_checkpoint
 from toolkit.conversion._common import SCHEME_FILE, prepare_for_export, torch_runner
 from toolkit.errors import CamkitError, unknown
-from toolkit.quantization.calibration import calibration_feeds, sample_feeds
+from toolkit.quantization.calibration import calibration_feeds, is_set_name, sample_feeds
 from toolkit.quantization import options
 from toolkit.quantization.equalize import equalize
 from toolkit.quantization.layers import default_float_reasons
@@ -274,7 +274,8 @@ def export_artifacts(
     if any(p not in FLOAT_PRECISIONS for p in precisions):
         calib = calibration_feeds(spec, calib_source)
         source = calib_source or spec.model.calibration_set
-        if Path(source).is_dir():  # a folder: absolute, so `camkit check` finds it from anywhere
+        if not is_set_name(source) and Path(source).is_dir():
+            # a folder: absolute, so `camkit check` finds it from anywhere
             source = Path(source).resolve()
         calib_desc = {"source": str(source), "count": len(calib)}
     search = None

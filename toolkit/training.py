@@ -1,4 +1,10 @@
-"""``camkit train CONFIG.yaml``: run the training recipe a YAML belongs to.
+"""``camkit train CONFIG.yaml`` or ``camkit train MODEL/VARIANT``: run the training recipe a YAML
+belongs to.
+
+A recipe by name (``retouch_csrnet/paper``, or ``retouch_csrnet`` for the model's default
+variant) is the YAML camkit ships (``recipes/`` in a clone, inside the package when installed:
+toolkit/paths.py); its run goes under the working directory (the YAML's ``run_dir``, e.g.
+``runs/retouch_csrnet/paper``), never into the package. A path to any YAML works as before.
 
 A recipe is a folder ``<root>/recipes/<model_id>/`` holding ``train.py`` and one YAML per variant.
 The toolkit never imports ``recipes`` statically (a pip-installed camkit has no recipes): this
@@ -23,16 +29,66 @@ import sys
 from pathlib import Path
 from types import ModuleType
 
-from toolkit.errors import CamkitError
+from toolkit.errors import CamkitError, unknown
 
 RECIPE_FILE = "train.py"
 
 
+def recipe_names() -> list[str]:
+    """``MODEL/VARIANT`` of every recipe camkit ships."""
+    from toolkit.paths import recipes_root
+
+    root = recipes_root()
+    if not root.is_dir():
+        return []
+    return sorted(f"{y.parent.name}/{y.stem}" for y in root.glob("*/*.yaml")
+                  if not y.parent.name.startswith("_") and (y.parent / RECIPE_FILE).is_file())
+
+
+def resolve_config(config: str | Path) -> tuple[Path, Path | None]:
+    """(the recipe YAML, the run dir a named recipe defaults to, else None) for ``config``: a
+    path to a YAML, or a shipped recipe's name ``MODEL/VARIANT`` (``MODEL``: its default
+    variant)."""
+    from toolkit.paths import recipes_root
+
+    text = str(config)
+    path = Path(config)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            what = "is not a file" if path.exists() else "does not exist"
+            raise CamkitError(f"config {path} {what}; pass a recipe YAML or a recipe name such "
+                              f"as retouch_csrnet/paper (camkit train --list)")
+        return path, None
+    parts = text.strip("/").split("/")
+    if len(parts) == 1:
+        from toolkit import registry
+
+        if parts[0] not in registry.model_ids():
+            raise unknown("recipe", text, recipe_names())
+        parts.append(registry.model_spec(parts[0]).default_variant)
+    if len(parts) != 2 or f"{parts[0]}/{parts[1]}" not in recipe_names():
+        raise unknown("recipe", text, recipe_names())
+    yaml_path = recipes_root() / parts[0] / f"{parts[1]}.yaml"
+    return yaml_path, Path.cwd() / _yaml_run_dir(yaml_path)
+
+
+def _yaml_run_dir(yaml_path: Path) -> Path:
+    import yaml
+
+    try:
+        run_dir = yaml.safe_load(yaml_path.read_text())["run_dir"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError):
+        raise CamkitError(f"{yaml_path} is not a recipe YAML with a run_dir; reinstall camkit "
+                          f"or pass a YAML of your own") from None
+    return Path(str(run_dir))
+
+
 def run_recipe(
-    config_path: Path, *, resume: bool = False, max_steps: int | None = None,
+    config_path: str | Path, *, resume: bool = False, max_steps: int | None = None,
     run_dir: Path | None = None, resume_with_new_config: bool = False,
 ) -> Path:
-    """Train the run ``config_path`` describes; returns the path of the final checkpoint.
+    """Train the run ``config_path`` (a YAML, or a shipped recipe's name) describes; returns the
+    path of the final checkpoint.
 
     ``resume``: continue from the run dir's saved state (an error when there is none; without it,
     a run dir that already holds a run is an error). ``max_steps``: train to this step count
@@ -40,10 +96,9 @@ def run_recipe(
     ``resume_with_new_config``: resume (it implies ``resume``) although the YAML changes keys of
     the config the run started with; without it such a resume is an error listing the changes.
     """
-    config_path = Path(config_path)
-    if not config_path.is_file():
-        raise CamkitError(f"config {config_path} does not exist; pass a recipe YAML such as "
-                          f"recipes/retouch_csrnet/tiny.yaml")
+    config_path, named_run_dir = resolve_config(config_path)
+    if run_dir is None:
+        run_dir = named_run_dir
     if config_path.suffix not in (".yaml", ".yml"):
         raise CamkitError(f"{config_path} is not a YAML recipe (.yaml)")
     if max_steps is not None and max_steps < 1:

@@ -9,22 +9,58 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from pathlib import Path
 
 import numpy as np
 
+from toolkit import paths as camkit_paths
 from toolkit.data.io import read_image, resize_cover, to_layout
 from toolkit.errors import CamkitError, unknown
 from toolkit.spec import ExportSpec
 
-#: calibration/ at the repository root (camkit runs from a clone or an editable install)
-CALIBRATION_ROOT = Path(__file__).resolve().parents[2] / "calibration"
+#: the calibration sets camkit ships: calibration/ at the repository root in a clone, inside the
+#: package in a wheel (toolkit/paths.py); never written to
+CALIBRATION_ROOT = camkit_paths.shipped_calibration_root()
+
+
+def _roots() -> list[Path]:
+    """Where a set name is looked up: the shipped sets, then the user's (``camkit calib build``)."""
+    return [CALIBRATION_ROOT, camkit_paths.user_calibration_root()]
+
+
+def _sets_in(root: Path) -> list[str]:
+    try:
+        return sorted(p.name for p in root.iterdir() if _is_set(p))
+    except (FileNotFoundError, NotADirectoryError, PermissionError):
+        return []
 
 
 def set_names() -> list[str]:
+    """Names of the shipped sets and the user's, shipped first (a user set never shadows one)."""
+    names = _sets_in(CALIBRATION_ROOT)
+    return names + [n for n in _sets_in(camkit_paths.user_calibration_root()) if n not in names]
+
+
+def set_folder(name: str) -> Path:
+    """The folder of calibration set ``name``: a shipped set, else one of the user's."""
+    for root in _roots():
+        if name in _sets_in(root):
+            return root / name
     if not CALIBRATION_ROOT.is_dir():
-        return []
-    return sorted(p.name for p in CALIBRATION_ROOT.iterdir() if _is_set(p))
+        raise CamkitError(
+            f"no calibration sets at {CALIBRATION_ROOT}: this camkit install is incomplete; "
+            f"reinstall it (pip install --force-reinstall camkit) or run from a clone"
+        )
+    raise unknown("calibration set", name, set_names())
+
+
+def is_set_name(source: str | Path | None) -> bool:
+    """True when ``source`` (a ``--calib`` value) names a calibration set rather than a folder:
+    a plain string without a path separator that is a set's name. A set name wins over a folder
+    of the same name in the working directory; ``./NAME`` means the folder."""
+    return (isinstance(source, str) and "/" not in source and os.sep not in source
+            and source in set_names())
 
 
 def _is_set(folder: Path) -> bool:
@@ -36,13 +72,7 @@ def _is_set(folder: Path) -> bool:
 
 def calibration_set(name: str) -> list[Path]:
     """The image paths of a calibration set, each verified against its manifest sha256."""
-    if name not in set_names():
-        if not CALIBRATION_ROOT.is_dir():
-            raise CamkitError(
-                f"no calibration/ folder at {CALIBRATION_ROOT}; run camkit from a clone of the repo"
-            )
-        raise unknown("calibration set", name, set_names())
-    return verified_set(CALIBRATION_ROOT / name)
+    return verified_set(set_folder(name))
 
 
 def verified_set(folder: Path) -> list[Path]:
@@ -136,6 +166,8 @@ def calibration_feeds(spec: ExportSpec, source: str | Path | None = None) -> lis
 
     if source is None:
         paths = calibration_set(spec.model.calibration_set)
+    elif is_set_name(source):
+        paths = calibration_set(source)
     elif Path(source).is_dir():
         folder = Path(source)
         try:
@@ -183,8 +215,10 @@ def build_set(
     decoded, one photo at a time), then cropped at positions drawn from ``seed``: the same
     inputs always give the same set. Written to a temp folder and renamed into place with the
     usual modes (folder 0o777, files 0o666, less the umask), so other users can calibrate on
-    it; an existing set is never replaced. ``root`` is the folder that receives ``name/``
-    (default: the repository's calibration/).
+    it; an existing set is never replaced, and a shipped set's name is refused (``--calib
+    NAME`` must mean one set). ``root`` is the folder that receives ``name/`` (default: the
+    user's data folder, ``toolkit.paths.user_calibration_root()``: the package's own
+    calibration/ is not the user's to write).
 
     Licences: ``license_text`` when given; else, when ``source`` is itself a camkit set (its
     manifest.json lists the photo), each crop inherits that photo's source and licence; else
@@ -198,9 +232,11 @@ def build_set(
 
     from toolkit.data.io import image_size, list_images, write_image
 
-    root = Path(root) if root is not None else CALIBRATION_ROOT
+    root = Path(root) if root is not None else camkit_paths.user_calibration_root()
     if not name or not all(c.isalnum() or c in "-_" for c in name):
         raise CamkitError(f"set name '{name}' must be letters, digits, '-' or '_'")
+    if name in _sets_in(CALIBRATION_ROOT):
+        raise CamkitError(f"'{name}' is a calibration set camkit ships; choose another --name")
     final = root / name
     if final.exists():
         raise CamkitError(f"calibration set {final} exists; choose another --name (sets are never replaced)")
