@@ -16,7 +16,7 @@ through the CLI as a user would:
    calibration photos (what the card budgets) and, from the task rows, on HELD: photos the
    calibration never saw (the GoPro frames, the Places2 inpainting photos and the first DPED
    iPhone patches of ../shared/data, each fitted to S by cover-resize and centre crop);
-4. ``camkit profile run --on host`` (ONNX and LiteRT): median latency against fp32;
+4. ``camkit profile host`` (ONNX and LiteRT): median latency against fp32;
 5. ``--techniques`` / ``--frontier`` / ``--qat`` models: w8a8 per PTQ technique, the accuracy /
    float-MAC frontier (``--min-psnr-db X --data SEARCH``), quantization-aware fine-tuning.
 
@@ -390,7 +390,7 @@ def run_model(name: str, formats: list[str], precisions: list[str], size: str, h
         ms = None
         if entry["format"] in ("onnx", "litert"):
             out = work / "profiles" / f"{name}-{manifest_path.name}.json"
-            commands.append(camkit("profile", "run", str(manifest_path), "--on", "host",
+            commands.append(camkit("profile", "host", str(manifest_path),
                                    "--runs", str(runs), "--json", str(out)))
             ms = json.loads(out.read_text())["latency"]["median_ms"]
             if entry["precision"] == "fp32":

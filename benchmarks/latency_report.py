@@ -8,9 +8,9 @@
    --precision fp32,fp16,w8a8`` (the shipped checkpoint);
 2. ``camkit check`` (with ``--data`` on the DPED iPhone->Canon pairs in ../shared/data when
    present, so the plot's quality axis is task PSNR; else PSNR against the float model);
-3. ``camkit profile run --on host`` for every artifact (the measured points) and ``--estimate
-   host_x86_avx2`` for the fp32 ONNX one (a hollow point with its band; the device profile has
-   no published fp16/int8 peak, so other precisions are refused there);
+3. ``camkit profile host`` for every artifact (the measured points) and ``camkit profile
+   estimate --device host_x86_avx2`` for the fp32 ONNX one (a hollow point with its band; the
+   device profile has no published fp16/int8 peak, so other precisions are refused there);
 4. ``camkit report``.
 Every command is printed and recorded in the markdown, so each number can be reproduced alone.
 """
@@ -59,12 +59,12 @@ def main() -> None:
         commands.append(camkit("check", str(out), "--out", str(out), *data, ok=(0, 1)))
         for manifest in sorted(out.rglob("*.manifest.json")):
             stem = manifest.name.removesuffix(".manifest.json")
-            commands.append(camkit("profile", "run", str(manifest), "--on", "host", "--runs",
+            commands.append(camkit("profile", "host", str(manifest), "--runs",
                                    str(args.runs), "--warmup", "2", "--json",
                                    str(out / "profiles" / f"{stem}.host.json")))
             # the host profile lists an fp32 peak only (no published fp16/int8 single numbers)
             if manifest.name.endswith("-fp32.onnx.manifest.json"):
-                commands.append(camkit("profile", "run", str(manifest), "--estimate",
+                commands.append(camkit("profile", "estimate", str(manifest), "--device",
                                        "host_x86_avx2", "--json",
                                        str(out / "profiles" / f"{stem}.estimate.json")))
         commands.append(camkit("report", str(out)))

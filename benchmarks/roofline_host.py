@@ -64,7 +64,7 @@ def main() -> None:
 def markdown(out: dict) -> str:
     f = out["factors_after"]
     lines = [
-        f"Roofline `{out['device']}` vs `profile run --on host --threads 1` ({out['runs']} runs,"
+        f"Roofline `{out['device']}` vs `profile host --threads 1` ({out['runs']} runs,"
         f" median), tiny CSRNet ONNX fp32, CPU: {out['cpu_model']}. Fitted: efficiency_compute"
         f" {f['efficiency_compute']:.3g}, efficiency_memory {f['efficiency_memory']:.3g},"
         f" per_op_overhead_ms {f['per_op_overhead_ms']:.3g}; calibrated band x/÷"

@@ -232,7 +232,7 @@ def profile(
     json_path: str | Path | None = None,
 ):
     """Time an artifact on this machine's CPU (a host proxy that ranks artifacts, as ``camkit
-    profile run --on host``); returns the ``ProfileResult`` (latency median, percentiles, init
+    profile host``); returns the ``ProfileResult`` (latency median, percentiles, init
     and first-inference times), also written to ``json_path`` when given."""
     from toolkit.profilers.host_profile import profile_host
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -174,3 +177,90 @@ def test_import_into_wrong_variant_names_the_mismatch(tmp_path):
     proc = run_cli("import-weights", "retouch_csrnet", str(src), "--variant", "tiny",
                    "--out", str(tmp_path))
     _assert_clean_error(proc, "shape mismatch")
+
+
+# ---------------------------------------------------------------- commands: one module each
+
+
+def test_every_command_module_has_the_same_names():
+    """Like format modules: NAME, HELP, add_arguments(parser), run(args); NAME is the file's."""
+    from toolkit import commands
+
+    for name in commands.command_names():
+        module = commands.command_module(name)
+        assert module.NAME == name, module.__file__
+        assert module.__file__.endswith(f"{name.replace('-', '_')}.py")
+        assert isinstance(module.HELP, str) and module.HELP and "\n" not in module.HELP
+        assert callable(module.add_arguments) and callable(module.run), module.__file__
+
+
+def test_commands_are_the_files_on_disk_in_help_order():
+    from toolkit import commands
+
+    on_disk = {p.stem.replace("_", "-") for p in commands.COMMANDS_DIR.glob("*.py")
+               if not p.stem.startswith("_")}
+    names = commands.command_names()
+    assert set(names) == on_disk and len(names) == len(on_disk)
+    assert names == [n for n in commands.ORDER if n in on_disk]  # every shipped one is ordered
+    assert {"list", "export", "check", "train", "import-weights", "demo", "calib", "profile",
+            "report", "run", "new-model"} == on_disk
+
+
+def test_a_new_command_is_one_file(tmp_path, monkeypatch, capsys):
+    """A file dropped beside the others is a command: listed (after the ordered ones), parsed
+    with its own options, run by main -- no edit anywhere else."""
+    from toolkit import cli, commands
+
+    for path in commands.COMMANDS_DIR.glob("*.py"):
+        shutil.copy(path, tmp_path / path.name)
+    (tmp_path / "say_hello.py").write_text(
+        'NAME = "say-hello"\nHELP = "greet"\n\n\n'
+        'def add_arguments(parser):\n    parser.add_argument("--who", default="world")\n\n\n'
+        'def run(args):\n    print(f"hello {args.who}")\n    return 0\n')
+    monkeypatch.setattr(commands, "COMMANDS_DIR", tmp_path)
+    monkeypatch.setattr(commands, "__path__", [str(tmp_path), *commands.__path__])
+    monkeypatch.delitem(sys.modules, "toolkit.commands.say_hello", raising=False)
+    try:
+        assert commands.command_names()[-1] == "say-hello"
+        assert "say-hello" in cli.build_parser().format_help()
+        assert cli.main(["say-hello", "--who", "camkit"]) == 0
+        assert capsys.readouterr().out == "hello camkit\n"
+        with pytest.raises(SystemExit):
+            cli.main(["say-hello", "--whom", "x"])
+        assert "did you mean '--who'" in capsys.readouterr().err
+    finally:
+        sys.modules.pop("toolkit.commands.say_hello", None)
+
+
+def test_every_help_page_builds_without_heavy_imports():
+    """`camkit X --help` for every command and profile action, in one fresh process: each page
+    renders, and building the parsers imports no torch, numpy or converter."""
+    code = (
+        "import sys\n"
+        "from toolkit import cli\n"
+        "parser = cli.build_parser()\n"
+        "pages = [parser.format_help()]\n"
+        "sub = next(a for a in parser._actions if a.dest == 'command')\n"
+        "for name, p in sub.choices.items():\n"
+        "    pages.append(p.format_help())\n"
+        "    nested = [a for a in p._actions if a.dest.endswith('_command')]\n"
+        "    for n in nested:\n"
+        "        pages += [q.format_help() for q in n.choices.values()]\n"
+        "assert all(p.startswith('usage: camkit') for p in pages), pages\n"
+        "print(len(pages))\n"
+        "print(sorted(m for m in ('torch', 'numpy', 'onnx', 'onnxruntime', 'nncf', 'PIL')"
+        " if m in sys.modules))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          cwd=Path(__file__).parents[1], timeout=120)
+    assert done.returncode == 0, done.stderr
+    count, heavy = done.stdout.splitlines()
+    assert int(count) == 1 + 11 + 2 + 8 and heavy == "[]"  # calib: 2 actions; profile: 7 + run
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["profile", "--help"]])
+def test_help_lists_the_new_profile_actions_not_the_old_spelling(argv):
+    proc = run_cli(*argv)
+    assert proc.returncode == 0 and proc.stderr == ""
+    assert "profile run" not in proc.stdout and "--on host" not in proc.stdout
+    for action in ("host", "android", "macos", "static", "estimate", "parse", "compare"):
+        assert f"profile {action}" in proc.stdout or f"    {action} " in proc.stdout

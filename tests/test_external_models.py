@@ -60,7 +60,7 @@ def test_a_model_folder_goes_export_check_profile_report(models, tmp_path):
     checked = _cli("check", "art", cwd=tmp_path)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     onnx = folder / "toy_isp-tiny-w8a8.onnx.manifest.json"
-    profiled = _cli("profile", "run", onnx, "--on", "host", "--runs", "3",
+    profiled = _cli("profile", "host", onnx, "--runs", "3",
                     "--json", tmp_path / "art" / "profiles" / "w8a8.json", cwd=tmp_path)
     assert profiled.returncode == 0, profiled.stderr
     reported = _cli("report", "art", cwd=tmp_path)

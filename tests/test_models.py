@@ -77,7 +77,7 @@ def test_csrnet_paper_has_the_papers_parameter_count():
 
 @pytest.mark.parametrize("model_id", registry.model_ids())
 def test_module_mac_count_matches_the_static_report_of_the_exported_graph(model_id, tmp_path):
-    """`camkit list --macs` (modules on meta) and `profile run --static` (ONNX graph) agree."""
+    """`camkit list --macs` (modules on meta) and `profile static` (ONNX graph) agree."""
     pytest.importorskip("onnxruntime")
     from toolkit.export import export_artifacts, make_spec, resolve_weights
     from toolkit.models._cost import conv_linear_macs

@@ -1,4 +1,4 @@
-"""`camkit profile run --on android` against a fake adb: exact argv, push caching, errors.
+"""`camkit profile android` against a fake adb: exact argv, push caching, errors.
 
 There is no phone here. Every exchange with the device is replayed by ``FakeAdb``, which holds
 the exact argv camkit must send, in order, and the reply a real adb gives (the replies are our
@@ -223,7 +223,7 @@ def test_fake_adb_end_to_end_push_run_pull_gives_a_valid_result(files, tmp_path,
 
     monkeypatch.setattr(android, "default_executor", fake)
     out = tmp_path / "android.json"
-    code = cli.main(["profile", "run", str(files["litert"]), "--on", "android", "--tool",
+    code = cli.main(["profile", "android", str(files["litert"]), "--tool",
                      "benchmark_model", "--binary", str(files["benchmark_model"]),
                      "--threads", "4", "--op-profiling", "--json", str(out)])
     assert code == 0, capsys.readouterr().err
@@ -279,7 +279,7 @@ def test_a_stale_file_on_the_device_is_pushed_again(files):
 def run_with(files, monkeypatch, capsys, exchanges, *extra):
     fake = FakeAdb(exchanges)
     monkeypatch.setattr(android, "default_executor", fake)
-    code = cli.main(["profile", "run", str(files["litert"]), "--on", "android", "--tool",
+    code = cli.main(["profile", "android", str(files["litert"]), "--tool",
                      "benchmark_model", "--binary", str(files["benchmark_model"]), *extra])
     return code, capsys.readouterr()
 
@@ -347,17 +347,36 @@ def test_dry_run_prints_the_commands_and_calls_no_adb(files, monkeypatch, capsys
         raise AssertionError(f"--dry-run called adb: {argv}")
 
     monkeypatch.setattr(android, "default_executor", refuse)
-    code = cli.main(["profile", "run", str(files["onnx"]), "--on", "android", "--tool",
+    code = cli.main(["profile", "android", str(files["onnx"]), "--tool",
                      "onnxruntime_perf_test", "--binary", str(files["onnxruntime_perf_test"]),
                      "--delegate", "qnn", "--qnn-delegate-lib", str(files["libQnnHtp.so"]),
                      "--serial", "R5CT1234", "--dry-run"])
-    out = capsys.readouterr().out.splitlines()
-    assert code == 0
+    io = capsys.readouterr()
+    out = io.out.splitlines()
+    assert code == 0 and io.err == ""
     plan = make_plan(files, "onnxruntime_perf_test", delegate="qnn", qnn_lib="libQnnHtp.so",
                      threads=None, warmup=2)
     assert out[0].startswith("# ")
     assert out[1:] == [shlex.join(a) for a in commands(plan, Adb("R5CT1234"))]
     assert shlex.split(out[-1])[-1] == plan.command  # pasteable: the quoting round-trips
+
+
+def test_old_spelling_dry_run_prints_the_same_commands_after_one_note(files, monkeypatch,
+                                                                      capsys):
+    """`profile run --on android` (deprecated for one release) maps to `profile android`."""
+    def refuse(argv, timeout_s):
+        raise AssertionError(f"--dry-run called adb: {argv}")
+
+    monkeypatch.setattr(android, "default_executor", refuse)
+    options = [str(files["onnx"]), "--tool", "onnxruntime_perf_test", "--binary",
+               str(files["onnxruntime_perf_test"]), "--threads", "2", "--serial", "R5", "--dry-run"]
+    assert cli.main(["profile", "android", *options]) == 0
+    new = capsys.readouterr()
+    assert cli.main(["profile", "run", "--on", "android", *options]) == 0
+    old = capsys.readouterr()
+    assert old.out == new.out and "-x 2" in old.out
+    assert old.err == ("camkit: note: 'camkit profile run --on android' is deprecated; use "
+                       "'camkit profile android' (it will be removed in the next release)\n")
 
 
 # ---------------------------------------------------------------------------- validation
@@ -394,11 +413,32 @@ def test_a_changed_artifact_is_refused(files):
         make_plan(files, "benchmark_model")
 
 
+def _exit_code(argv: list[str]) -> int:
+    try:
+        return cli.main(argv)
+    except SystemExit as e:  # argparse refused the command line
+        return e.code
+
+
 def test_android_options_on_host_and_host_options_on_android_are_refused(files, capsys):
+    """The parser of each target knows only its own options: one line, exit 2."""
+    assert _exit_code(["profile", "host", str(files["litert"]), "--serial", "X"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognized argument --serial" in err
+    assert "(an option of 'camkit profile android')" in err
+    assert _exit_code(["profile", "android", str(files["litert"]), "--tool", "benchmark_model",
+                       "--binary", str(files["benchmark_model"]), "--kernels", "reference"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognized argument --kernels" in err
+    assert "see 'camkit profile android --help'" in err
+
+
+def test_old_spelling_refuses_another_targets_options_too(files, capsys):
     assert cli.main(["profile", "run", str(files["litert"]), "--on", "host", "--serial",
                      "X"]) == 2
     assert "--serial applies to --on android" in capsys.readouterr().err
     assert cli.main(["profile", "run", str(files["litert"]), "--on", "android", "--tool",
                      "benchmark_model", "--binary", str(files["benchmark_model"]), "--kernels",
                      "reference"]) == 2
-    assert "on android use --delegate" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--kernels applies to --on host" in err

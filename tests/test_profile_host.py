@@ -1,4 +1,4 @@
-"""`camkit profile run --on host` on tiny artifacts: structure, ordering and labels, never ms.
+"""`camkit profile host` on tiny artifacts: structure, ordering and labels, never ms.
 
 Times on a shared CI machine vary by an order of magnitude, so nothing here asserts how fast a
 run was; what must hold on any machine is the schema, n == runs, min <= median <= p90 <= p95
@@ -105,7 +105,7 @@ def fake_manifest(tmp_path: Path, fmt: str) -> Path:
 
 
 def test_core_ml_manifest_is_refused_with_one_line_naming_macos(tmp_path):
-    with pytest.raises(CamkitError, match="--on macos") as info:
+    with pytest.raises(CamkitError, match="camkit profile macos") as info:
         profile_host(fake_manifest(tmp_path, "coreml"))
     assert "\n" not in str(info.value)
 
@@ -139,23 +139,42 @@ def test_node_rows_parse_kernel_events_and_skip_the_rest():
     assert node_rows([events[0]]) == []
 
 
-def test_cli_run_prints_a_table_and_writes_json_that_validates(tiny_onnx, tmp_path):
+def test_cli_host_prints_a_table_and_writes_json_that_validates(tiny_onnx, tmp_path):
     out = tmp_path / "host.json"
-    proc = run_cli("profile", "run", str(tiny_onnx), "--on", "host", "--runs", "3",
-                   "--warmup", "1", "--threads", "1", "--json", str(out))
+    proc = run_cli("profile", "host", str(tiny_onnx), "--runs", "3", "--warmup", "1",
+                   "--threads", "1", "--json", str(out))
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
     assert "camkit host proxy" in proc.stdout and "latency ms" in proc.stdout
     assert "top " in proc.stdout and "Conv" in proc.stdout
     obj = json.loads(out.read_text())
     validate(obj)
-    assert obj["argv"][:4] == ["camkit", "profile", "run", str(tiny_onnx)]
+    assert obj["argv"][:4] == ["camkit", "profile", "host", str(tiny_onnx)]
     assert obj["latency"]["n"] == 3
 
 
-def test_cli_run_refuses_core_ml_and_other_targets(tmp_path):
-    proc = run_cli("profile", "run", str(fake_manifest(tmp_path, "coreml")), "--on", "host")
-    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--on macos" in proc.stderr
-    proc = run_cli("profile", "run", str(fake_manifest(tmp_path, "onnx")), "--on", "gpu")
+def test_cli_host_refuses_core_ml_and_other_targets_options(tmp_path):
+    proc = run_cli("profile", "host", str(fake_manifest(tmp_path, "coreml")))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "camkit profile macos" in proc.stderr
+    proc = run_cli("profile", "gpu", str(fake_manifest(tmp_path, "onnx")))
     assert proc.returncode == 2 and "invalid choice" in proc.stderr
+    proc = run_cli("profile", "android", str(fake_manifest(tmp_path, "onnx")))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--binary" in proc.stderr
+
+
+def test_old_spelling_on_host_still_works_with_one_note(tiny_onnx, tmp_path):
+    """`profile run --on host` (deprecated for one release): the same result as `profile host`,
+    one note line on stderr, the typed command line in the result."""
+    out = tmp_path / "old.json"
+    proc = run_cli("profile", "run", str(tiny_onnx), "--on", "host", "--runs", "2",
+                   "--warmup", "0", "--json", str(out))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ("camkit: note: 'camkit profile run --on host' is deprecated; use "
+                           "'camkit profile host' (it will be removed in the next release)\n")
+    obj = json.loads(out.read_text())
+    validate(obj)
+    assert obj["argv"][:6] == ["camkit", "profile", "run", str(tiny_onnx), "--on", "host"]
+    assert obj["latency"]["n"] == 2 and obj["runtime"]["tool"] == "camkit host proxy"
     proc = run_cli("profile", "run", str(fake_manifest(tmp_path, "onnx")), "--on", "android")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--binary" in proc.stderr

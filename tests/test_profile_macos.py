@@ -1,4 +1,4 @@
-"""`camkit profile run --on macos`: what runs here is the off-macOS error, compute-unit
+"""`camkit profile macos`: what runs here is the off-macOS error, compute-unit
 validation, the timing-to-result mapping and Core ML's compute plan -> op rows, on a plan
 recorded by hand in the shape coremltools 9.0 returns (tests/fixtures/profilers/
 coreml_compute_plan.json). The prediction itself is tested only on a Mac."""
@@ -74,12 +74,12 @@ def _result(unit: str, ops) -> ProfileResult:
 
 @LINUX_ONLY
 def test_off_macos_the_cli_says_so_in_one_line_before_any_heavy_import(tmp_path):
-    proc = run_cli("profile", "run", str(tmp_path / "m.manifest.json"), "--on", "macos")
+    proc = run_cli("profile", "macos", str(tmp_path / "m.manifest.json"))
     assert proc.returncode == 2 and proc.stdout == ""
     assert proc.stderr.count("\n") == 1 and "needs macOS" in proc.stderr
-    assert "--static" in proc.stderr
+    assert "camkit profile static" in proc.stderr
     code = ("import sys\nfrom toolkit.cli import main\n"
-            f"assert main(['profile', 'run', {str(tmp_path / 'm.json')!r}, '--on', 'macos']) == 2\n"
+            f"assert main(['profile', 'macos', {str(tmp_path / 'm.json')!r}]) == 2\n"
             "print(sorted(m for m in ('torch', 'coremltools', 'numpy') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          timeout=120, cwd=Path(__file__).parents[1])
@@ -120,11 +120,29 @@ def test_bad_compute_units_are_one_line_errors(text, match):
 
 def test_compute_units_are_checked_on_the_cli_and_only_go_with_macos(tmp_path):
     manifest = str(tmp_path / "m.manifest.json")
-    proc = run_cli("profile", "run", manifest, "--on", "macos", "--compute-units", "gpu")
+    proc = run_cli("profile", "macos", manifest, "--compute-units", "gpu")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1
     assert "unknown Core ML compute unit 'gpu'" in proc.stderr and "cpuAndGPU" in proc.stderr
-    proc = run_cli("profile", "run", manifest, "--on", "host", "--compute-units", "all")
-    assert proc.returncode == 2 and "--compute-units applies to --on macos" in proc.stderr
+    proc = run_cli("profile", "host", manifest, "--compute-units", "all")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "unrecognized argument --compute-units (an option of 'camkit profile macos')" \
+        in proc.stderr
+
+
+@LINUX_ONLY
+def test_old_spelling_on_macos_says_it_is_deprecated_then_fails_cleanly(tmp_path):
+    """`profile run --on macos` (deprecated for one release) maps to `profile macos`: the note,
+    then the same one-line off-macOS error."""
+    proc = run_cli("profile", "run", str(tmp_path / "m.manifest.json"), "--on", "macos")
+    assert proc.returncode == 2 and proc.stdout == "" and "Traceback" not in proc.stderr
+    assert proc.stderr.splitlines() == [
+        "camkit: note: 'camkit profile run --on macos' is deprecated; use 'camkit profile macos' "
+        "(it will be removed in the next release)",
+        f"camkit: error: {macos.NOT_ON_MACOS}"]
+    proc = run_cli("profile", "run", str(tmp_path / "m.manifest.json"), "--on", "host",
+                   "--compute-units", "all")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1
+    assert "--compute-units applies to --on macos" in proc.stderr
 
 
 def test_every_compute_unit_maps_to_a_core_ml_runner_key():

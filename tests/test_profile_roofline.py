@@ -168,14 +168,39 @@ def test_calibration_refuses_results_of_another_kind_or_device(tiny_onnx):
 
 def test_cli_estimate_writes_a_valid_estimated_result(tiny_onnx, tmp_path):
     out = tmp_path / "est.json"
-    proc = run_cli("profile", "run", str(tiny_onnx), "--estimate", "host_x86_avx2",
+    proc = run_cli("profile", "estimate", str(tiny_onnx), "--device", "host_x86_avx2",
                    "--json", str(out))
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
     assert "kind estimated" in proc.stdout and "uncalibrated" in proc.stdout
     obj = json.loads(out.read_text())
     validate(obj)
     assert obj["kind"] == "estimated" and obj["runtime"]["options"]["device"] == "host_x86_avx2"
-    proc = run_cli("profile", "run", str(tiny_onnx), "--estimate", "host_x86")
+    assert obj["argv"][:3] == ["camkit", "profile", "estimate"]
+    proc = run_cli("profile", "estimate", str(tiny_onnx), "--device", "host_x86")
     assert proc.returncode == 2 and "did you mean 'host_x86_avx2'" in proc.stderr
+    proc = run_cli("profile", "estimate", str(tiny_onnx))
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "--device" in proc.stderr
+    proc = run_cli("profile", "estimate", str(tiny_onnx), "--device", "host_x86_avx2",
+                   "--static")
+    assert proc.returncode == 2 and "unrecognized argument --static" in proc.stderr
+
+
+def test_old_spelling_estimate_still_works_with_one_note(tiny_onnx, tmp_path):
+    """`profile run --estimate DEVICE` (deprecated for one release): the same estimate as
+    `profile estimate --device DEVICE`, one note line on stderr."""
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    proc = run_cli("profile", "run", str(tiny_onnx), "--estimate", "host_x86_avx2",
+                   "--json", str(old))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ("camkit: note: 'camkit profile run --estimate DEVICE' is deprecated; "
+                           "use 'camkit profile estimate --device DEVICE' (it will be removed in "
+                           "the next release)\n")
+    assert run_cli("profile", "estimate", str(tiny_onnx), "--device", "host_x86_avx2", "--json",
+                   str(new)).returncode == 0
+    old_obj, new_obj = json.loads(old.read_text()), json.loads(new.read_text())
+    assert old_obj["argv"][:5] == ["camkit", "profile", "run", str(tiny_onnx), "--estimate"]
+    assert {k: v for k, v in old_obj.items() if k != "argv"} == \
+        {k: v for k, v in new_obj.items() if k != "argv"}
     proc = run_cli("profile", "run", str(tiny_onnx), "--estimate", "host_x86_avx2", "--static")
-    assert proc.returncode == 2 and "only one" in proc.stderr
+    assert proc.returncode == 2 and "exactly one of" in proc.stderr

@@ -174,14 +174,34 @@ def test_the_litert_gpu_table_flags_an_op_the_delegate_does_not_take():
 
 def test_cli_prints_the_table_and_writes_json(tiny_onnx, tmp_path):
     out = tmp_path / "static.json"
-    proc = run_cli("profile", "run", str(tiny_onnx), "--static", "--json", str(out))
+    proc = run_cli("profile", "static", str(tiny_onnx), "--json", str(out))
     assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ""
     assert "MACs" in proc.stdout and "peak" in proc.stdout and "heuristic" in proc.stdout
     obj = json.loads(out.read_text())
     schema.validate(obj)
-    assert obj["argv"][:3] == ["camkit", "profile", "run"] and "--static" in obj["argv"]
+    assert obj["argv"][:3] == ["camkit", "profile", "static"]
+    timed = run_cli("profile", "static", str(tiny_onnx), "--threads", "2")
+    assert timed.returncode == 2 and timed.stderr.count("\n") == 1
+    assert "unrecognized argument --threads" in timed.stderr
+
+
+def test_old_spelling_static_still_works_with_one_note(tiny_onnx, tmp_path):
+    """`profile run --static` (deprecated for one release): the same report as `profile
+    static`, one note line on stderr; --static with --on stays refused."""
+    old, new = tmp_path / "old.json", tmp_path / "new.json"
+    proc = run_cli("profile", "run", str(tiny_onnx), "--static", "--json", str(old))
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr == ("camkit: note: 'camkit profile run --static' is deprecated; use "
+                           "'camkit profile static' (it will be removed in the next release)\n")
+    assert run_cli("profile", "static", str(tiny_onnx), "--json", str(new)).returncode == 0
+    old_obj, new_obj = json.loads(old.read_text()), json.loads(new.read_text())
+    assert old_obj["argv"][:3] == ["camkit", "profile", "run"] and "--static" in old_obj["argv"]
+    assert {k: v for k, v in old_obj.items() if k != "argv"} == \
+        {k: v for k, v in new_obj.items() if k != "argv"}
     both = run_cli("profile", "run", str(tiny_onnx), "--static", "--on", "host")
     assert both.returncode == 2 and "exactly one of" in both.stderr
+    assert both.stderr.count("\n") == 1
 
 
 def test_a_core_ml_manifest_is_a_one_line_error(tiny_onnx, tmp_path):

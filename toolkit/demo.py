@@ -1,6 +1,6 @@
 """``camkit demo``: the shipped checkpoint through every installed format in fp32, fp16 and
 w8a8 (and ONNX w8a16; ``demo_precisions``),
-the parity checks, host latency (``camkit profile run --on host`` results in profiles/), the
+the parity checks, host latency (``camkit profile host`` results in profiles/), the
 ``camkit report`` page (report.md, psnr_vs_latency.png) and a self-contained report.html with
 before/after photos to look at."""
 
@@ -132,7 +132,7 @@ def run_demo(
             f"camkit export {model_id} --variant {variant} --size {spec.height}x{spec.width} "
             f"--format onnx --precision w8a16 --out {art_root}",
             f"camkit check {art_root} --out {out_dir}",
-            f"camkit profile run {art_root}/.../<artifact>.manifest.json --on host --runs "
+            f"camkit profile host {art_root}/.../<artifact>.manifest.json --runs "
             f"{HOST_RUNS} --warmup 1 --json {out_dir}/profiles/<artifact>.host.json",
             f"camkit report {out_dir}",
             f"camkit demo --model {model_id} --variant {variant} --size {spec.height}x{spec.width} "

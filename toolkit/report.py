@@ -1,9 +1,10 @@
 """``camkit report``: accuracy (``camkit check``) and latency (``camkit profile``) on one page.
 
 Inputs are files other commands wrote: ``check.json`` from ``camkit check DIR`` and profile
-results from ``camkit profile run ... --json FILE``. A profile result belongs to an artifact when
-its ``model.sha256`` equals the sha256 in that artifact's manifest, so results taken elsewhere (a
-phone, a device lab) join as long as they were parsed with ``--manifest``. One latency row per
+results from ``camkit profile host|android|macos|estimate ... --json FILE``. A profile result
+belongs to an artifact when its ``model.sha256`` equals the sha256 in that artifact's manifest,
+so results taken elsewhere (a phone, a device lab) join as long as they were parsed with
+``--manifest``. One latency row per
 artifact x target, where a target is where it ran and how: "host · onnxruntime CPU", "Pixel 8 ·
 benchmark_model GPU", "Apple A17 Pro · roofline npu".
 
@@ -316,7 +317,7 @@ def notes(artifacts: list[Artifact], rows: list[LatencyRow], axis: str) -> list[
         out.append("host rows are a proxy measured on this machine's CPU: they rank artifacts, "
                    "they do not predict phone milliseconds.")
     if any(r.kind == "estimated" for r in rows):
-        out.append("estimated rows are roofline estimates (camkit profile run --estimate); min/max "
+        out.append("estimated rows are roofline estimates (camkit profile estimate); min/max "
                    "is their uncertainty band, and the plot draws them hollow.")
     unmatched = sorted({r.source for r in rows if r.artifact is None})
     if unmatched:
@@ -356,7 +357,7 @@ def write_report(check_json: Path, profile_paths: list[Path], out_dir: Path,
     remarks = notes(artifacts, rows, axis)
     md = [f"# {title}", "", "## Accuracy", "", *_md(accuracy_table(artifacts)), "",
           "## Latency", ""]
-    md += _md(latency_table(rows)) if rows else ["No latency results (run camkit profile run "
+    md += _md(latency_table(rows)) if rows else ["No latency results (run camkit profile host "
                                                  "... --json FILE and pass them with --profiles)."]
     if png is not None:
         md += ["", "![quality vs latency](psnr_vs_latency.png)"]

@@ -52,7 +52,10 @@ def test_the_library_refuses_max_images_below_one(tmp_path):
     (["export", MODEL, "--precison=fp16"], "--precison", "--precision"),
     (["check", "artifacts", "--max-imags", "2"], "--max-imags", "--max-images"),
     (["train", "x.yaml", "--reusme"], "--reusme", "--resume"),
-    (["profile", "run", "m.json", "--thredas", "2"], "--thredas", "--threads"),
+    (["profile", "host", "m.json", "--thredas", "2"], "--thredas", "--threads"),
+    (["profile", "android", "m.json", "--tool", "t", "--binary", "b", "--seral", "X"], "--seral",
+     "--serial"),
+    (["profile", "run", "m.json", "--thredas", "2"], "--thredas", "--threads"),  # old spelling
     (["calib", "build", "--from", "d", "--name", "n", "--per-foto", "2"], "--per-foto",
      "--per-photo"),
 ])
@@ -78,4 +81,47 @@ def test_a_stray_positional_is_one_line():
 
 def test_other_argparse_errors_are_one_line_too():
     assert_one_line_error(cli("export"), "required", "model")
+    assert_one_line_error(cli("profile", "moon", "m.json"), "invalid choice")
     assert_one_line_error(cli("profile", "run", "m.json", "--on", "moon"), "invalid choice")
+
+
+# ------------------------------------------------------------- profile: one parser per target
+
+#: an option of one profile target given to another, and the target it belongs to
+FOREIGN = [
+    (["host", "m.json", "--tool", "benchmark_model"], "--tool", "android"),
+    (["host", "m.json", "--serial", "X"], "--serial", "android"),
+    (["host", "m.json", "--dry-run"], "--dry-run", "android"),
+    (["host", "m.json", "--compute-units", "all"], "--compute-units", "macos"),
+    (["host", "m.json", "--calibrate", "r.json"], "--calibrate", "estimate"),
+    (["android", "m.json", "--tool", "t", "--binary", "b", "--kernels", "reference"], "--kernels",
+     "host"),
+    (["android", "m.json", "--tool", "t", "--binary", "b", "--compute-units", "all"],
+     "--compute-units", "macos"),
+    (["macos", "m.json", "--threads", "2"], "--threads", "host"),
+    (["macos", "m.json", "--kernels", "xnnpack"], "--kernels", "host"),
+    (["macos", "m.json", "--delegate", "gpu"], "--delegate", "android"),
+    (["static", "m.json", "--runs", "3"], "--runs", "host"),
+    (["static", "m.json", "--device", "host_x86_avx2"], "--device", "estimate"),
+    (["estimate", "m.json", "--device", "d", "--threads", "2"], "--threads", "host"),
+    (["estimate", "m.json", "--device", "d", "--binary", "b"], "--binary", "android"),
+]
+
+
+@pytest.mark.parametrize(("args", "flag", "owner"), FOREIGN)
+def test_a_profile_target_refuses_another_targets_option_at_parsing(args, flag, owner):
+    """The parser rejects it (no hand check): one line naming the option and the target it
+    belongs to, exit 2, no usage block, no traceback, nothing run."""
+    line = assert_one_line_error(cli("profile", *args), f"unrecognized argument {flag}",
+                                 f"'camkit profile {owner}'")
+    assert line.endswith(f"see 'camkit profile {args[0]} --help'")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["android", "m.json"], "--tool, --binary"),
+    (["android", "m.json", "--tool", "benchmark_model"], "--binary"),
+    (["estimate", "m.json"], "--device"),
+    (["host"], "manifest"),
+])
+def test_a_profile_target_requires_its_own_options_at_parsing(args, needle):
+    assert_one_line_error(cli("profile", *args), "required", needle)

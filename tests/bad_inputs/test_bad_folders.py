@@ -257,7 +257,7 @@ def test_profile_records_the_sha_of_the_file_it_ran(art):
 
     manifest = folder_of(art) / f"{stem('fp32')}.manifest.json"
     out = art / "p.json"
-    assert cli("profile", "run", manifest, "--on", "host", "--runs", "1", "--warmup", "0",
+    assert cli("profile", "host", manifest, "--runs", "1", "--warmup", "0",
                "--json", out).rc == 0
     assert json.loads(out.read_text())["model"]["sha256"] == sha256_path(
         folder_of(art) / stem("fp32"))
@@ -270,8 +270,8 @@ def test_profile_refuses_a_file_that_is_not_the_manifests(art, damage):
         shutil.copy(folder_of(art) / stem("fp16"), folder_of(art) / stem("fp32"))
     else:
         (folder_of(art) / f"{stem('fp32')}.sample.npz").unlink()
-    for how in (("--on", "host"), ("--static",)):
-        result = cli("profile", "run", manifest, *how, "--json", art / "p.json")
+    for target in ("host", "static"):
+        result = cli("profile", target, manifest, "--json", art / "p.json")
         assert_one_line_error(result, "re-export")
         assert not (art / "p.json").exists()
 
@@ -334,8 +334,10 @@ def test_check_out_that_is_a_file(art, tmp_path):
 
 def test_profile_json_that_is_a_folder(art):
     manifest = folder_of(art) / f"{stem('fp32')}.manifest.json"
-    result = cli("profile", "run", manifest, "--on", "host", "--json", art)
-    assert_one_line_error(result, "is a folder")
+    for target in ("host", "static", "estimate"):
+        device = ["--device", "host_x86_avx2"] if target == "estimate" else []
+        result = cli("profile", target, manifest, *device, "--json", art)
+        assert_one_line_error(result, "is a folder")
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 """Multiply-accumulates of a model from its modules, on the meta device (shapes only, no memory).
 
 ``camkit list --macs`` prints them per variant at one size; the static op report
-(``camkit profile run --static``) counts the same thing from an exported graph, so the two check
+(``camkit profile static``) counts the same thing from an exported graph, so the two check
 each other. Counted: Conv2d, ConvTranspose2d and Linear (weights x output positions); norms,
 activations, resizes and elementwise ops are not MACs; functional convs count too.
 """

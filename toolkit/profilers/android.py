@@ -1,6 +1,6 @@
 """Profile an artifact on an Android phone over adb with the user's own benchmark binaries.
 
-``camkit profile run MANIFEST --on android --tool benchmark_model --binary PATH`` checks that
+``camkit profile android MANIFEST --tool benchmark_model --binary PATH`` checks that
 one device is attached and authorised (``adb get-state``), reads what it is (``getprop``),
 pushes the model, the binary and any delegate libraries (each only when ``sha256sum`` on the
 device shows it is missing or different, so a re-run of a 50 MB model costs no push), runs the

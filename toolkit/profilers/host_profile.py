@@ -1,6 +1,6 @@
 """Host profiling: time an artifact on this machine's CPU and write the one profile-result schema.
 
-``camkit profile run MANIFEST --on host`` runs the artifact the manifest describes in its own
+``camkit profile host MANIFEST`` runs the artifact the manifest describes in its own
 runtime (onnxruntime CPU, or the LiteRT interpreter with XNNPACK or the reference kernels), on
 the manifest's sample input, and records what a phone profile records: init, first inference,
 warm-up, then ``runs`` timed calls summarised as median and percentiles. It is a *host proxy*:
@@ -33,7 +33,7 @@ import numpy as np
 from toolkit.errors import CamkitError
 from toolkit.profilers.schema import Host, Latency, ModelRef, OpRow, ProfileResult, Runtime
 
-#: what ``--on host`` can run; Core ML predicts only on macOS (``--on macos``, macos.py)
+#: what ``profile host`` can run; Core ML predicts only on macOS (``profile macos``, macos.py)
 HOST_FORMATS = ("onnx", "litert")
 #: LiteRT kernel sets: XNNPACK (the interpreter's default delegate) or TFLite's reference kernels
 KERNELS = ("xnnpack", "reference")
@@ -61,10 +61,11 @@ def profile_host(manifest_path: Path, threads: int | None = None, runs: int = 10
     manifest = read_manifest(manifest_path)  # what it is first; its files are verified below
     fmt = manifest["format"]
     if fmt == "coreml":
-        raise CamkitError(f"{manifest_path} is a Core ML artifact; --on host runs ONNX and "
-                          "LiteRT artifacts, Core ML is profiled with --on macos (on a Mac)")
+        raise CamkitError(f"{manifest_path} is a Core ML artifact; camkit profile host runs "
+                          "ONNX and LiteRT artifacts, Core ML is profiled with camkit profile "
+                          "macos (on a Mac)")
     if fmt not in HOST_FORMATS:
-        raise CamkitError(f"{manifest_path} is a '{fmt}' artifact; --on host runs "
+        raise CamkitError(f"{manifest_path} is a '{fmt}' artifact; camkit profile host runs "
                           f"{' and '.join(HOST_FORMATS)} artifacts")
     if fmt == "onnx" and kernels == "reference":
         raise CamkitError("--kernels applies to LiteRT artifacts; onnxruntime runs its CPU "

@@ -1,8 +1,8 @@
 """Core ML on a Mac: prediction latency per compute unit, and where Core ML plans to run each op.
 
-``camkit profile run MANIFEST --on macos`` loads the manifest's .mlpackage once per compute unit
+``camkit profile macos MANIFEST`` loads the manifest's .mlpackage once per compute unit
 (Apple's ``MLComputeUnits`` names: all, cpuOnly, cpuAndGPU, cpuAndNeuralEngine) and times it the
-way ``--on host`` times ONNX and LiteRT (``host_profile.measure``): model creation, which is
+way ``profile host`` times ONNX and LiteRT (``host_profile.measure``): model creation, which is
 Core ML's compile and load, as ``init_ms``; the first prediction; ``warmup`` predictions; then
 ``runs`` timed predictions on the manifest's sample input. One profile result per compute unit,
 so "does the Neural Engine help this model?" is a side-by-side read.
@@ -15,8 +15,8 @@ and every fallback splits the graph into another hand-over. The plan comes from 
 model, not from timing, so the rows say where Core ML *intends* to run an op.
 
 Core ML predicts only on macOS. Elsewhere the run stops, before any heavy import, with a
-one-line error that points at ``--static``. The walk over the plan (``plan_records``) and the
-mapping to rows and summaries (``plan_rows``, ``placement_summary``, ``coreml_result``) take
+one-line error that points at ``profile static``. The walk over the plan (``plan_records``) and
+the mapping to rows and summaries (``plan_rows``, ``placement_summary``, ``coreml_result``) take
 plain Python values, so they are tested on Linux with a recorded structure
 (tests/fixtures/profilers/coreml_compute_plan.json).
 """
@@ -54,8 +54,8 @@ DEVICE_CLASSES = {
 #: MLComputePlan needs the Core ML of macOS 14.4 (and coremltools 8)
 PLAN_MIN_MACOS = (14, 4)
 TOOL = "camkit macos"
-NOT_ON_MACOS = ("Core ML prediction needs macOS; on Linux use --static for op counts and CPU "
-                "fallbacks, or export ONNX/LiteRT and use --on host")
+NOT_ON_MACOS = ("Core ML prediction needs macOS; on Linux use camkit profile static for op "
+                "counts and CPU fallbacks, or export ONNX/LiteRT and use camkit profile host")
 
 
 def parse_compute_units(text: str | None) -> tuple[str, ...]:
@@ -110,8 +110,9 @@ def profile_macos(manifest_path: Path, compute_units: tuple[str, ...] = tuple(CO
     manifest_path = Path(manifest_path)
     manifest = read_manifest(manifest_path)  # what it is first; its files are verified below
     if manifest["format"] != "coreml":
-        raise CamkitError(f"{manifest_path} is a '{manifest['format']}' artifact; --on macos "
-                          "runs Core ML (.mlpackage) artifacts, use --on host for ONNX/LiteRT")
+        raise CamkitError(f"{manifest_path} is a '{manifest['format']}' artifact; camkit "
+                          "profile macos runs Core ML (.mlpackage) artifacts, use camkit profile "
+                          "host for ONNX/LiteRT")
     published = open_published(manifest_path)
     artifact, inputs = published.artifact, published.inputs
     if argv is None:

@@ -1,6 +1,6 @@
 """Roofline estimate: how long an artifact might take on a device nobody has profiled yet.
 
-``camkit profile run MANIFEST --estimate DEVICE`` starts from the static op report (its rows
+``camkit profile estimate MANIFEST --device DEVICE`` starts from the static op report (its rows
 already carry MACs, parameters, activation bytes and CPU-fallback flags; nothing is recounted)
 and charges each op
 
@@ -126,7 +126,7 @@ def load_device(device_id: str) -> DeviceProfile:
             raise CamkitError("reading device profiles needs Python 3.11+ (tomllib) or "
                               "pip install tomli") from None
     if device_id not in device_ids():
-        raise unknown("device (--estimate)", device_id, device_ids())
+        raise unknown("device (--device)", device_id, device_ids())
     data = tomllib.loads((DEVICES_DIR / f"{device_id}.toml").read_text())
     bandwidth = data["bandwidth"] if "bandwidth" in data else None  # absent: unpublished
     return DeviceProfile(
@@ -270,7 +270,7 @@ def calibration_runs(device: DeviceProfile, measured: list[tuple[str, ProfileRes
                               "); calibrate with results of the same device")
         if result.model.manifest is None or result.latency.median_ms is None:
             raise CamkitError(f"{path} records no manifest or no median; re-run it with "
-                              "camkit profile run MANIFEST --on ... --json")
+                              "camkit profile host|android|macos MANIFEST --json OUT")
         manifest = Path(result.model.manifest)
         if not manifest.exists():
             raise CamkitError(f"{path} names {manifest}, which no longer exists; re-export it "

@@ -1,6 +1,6 @@
 """The static op report: what a graph costs and where it would leave the accelerator, no device.
 
-``camkit profile run MANIFEST --static`` reads the artifact the manifest names (ONNX or
+``camkit profile static MANIFEST`` reads the artifact the manifest names (ONNX or
 LiteRT), fixes its input shapes to the manifest's sample input (so a dynamic export is reported
 at the size it was checked at), and writes one row per op: type, output shape, MACs,
 parameters, activation bytes, and the targets on which the op would fall back.
@@ -54,8 +54,9 @@ def profile_static(manifest_path: Path, argv: list[str] | None = None) -> Profil
     manifest = read_manifest(manifest_path)  # what it is first; its files are verified below
     fmt = manifest["format"]
     if fmt not in TARGETS_BY_FORMAT:
-        raise CamkitError(f"{manifest_path} is a '{fmt}' artifact; --static reads ONNX and "
-                          "LiteRT graphs, export --format onnx or litert for the op report")
+        raise CamkitError(f"{manifest_path} is a '{fmt}' artifact; camkit profile static "
+                          "reads ONNX and LiteRT graphs, export --format onnx or litert for the "
+                          "op report")
     published = open_published(manifest_path)
     artifact, inputs = published.artifact, published.inputs
     shapes = {name: list(array.shape) for name, array in inputs.items()}
