@@ -25,10 +25,11 @@ SHIPPED_DIRNAME = "checkpoints"
 
 
 def shipped_checkpoint(model_id: str, variant: str) -> Path | None:
-    """The checkpoint the repo ships for a variant, or None."""
-    from toolkit.registry import MODELS_DIR
+    """The checkpoint the model's folder ships for a variant (``checkpoints/<variant>``), or
+    None."""
+    from toolkit.registry import model_source
 
-    path = MODELS_DIR / model_id / SHIPPED_DIRNAME / f"{variant}.safetensors"
+    path = model_source(model_id).folder / SHIPPED_DIRNAME / f"{variant}.safetensors"
     return path if path.exists() else None
 
 

@@ -20,7 +20,8 @@ from toolkit.errors import CamkitError, suggest
 EPILOG = """\
 typical flow:
   camkit list                                   what models, variants, formats, precisions exist
-  camkit train recipes/retouch_csrnet/tiny.yaml train (torchrun --nproc-per-node N for DDP)
+  camkit train retouch_csrnet/tiny              train a shipped recipe (camkit train --list;
+                                                torchrun --nproc-per-node N for DDP)
   camkit export retouch_csrnet --format onnx,litert --precision fp32,fp16
   camkit check artifacts/                       folder consistency, then parity vs torch;
                                                 exit 1 on a gap or a broken budget
@@ -37,6 +38,11 @@ typical flow:
                                                 roofline latency estimate with its uncertainty
   camkit profile compare a.json b.json          results side by side (one kind at a time)
   camkit report artifacts/                      accuracy + latency tables, PSNR-vs-latency plot
+your own model:
+  camkit new-model my_isp --task enhance        a model folder that exports, trains and checks
+  camkit export ./my_isp --random-weights       any command takes a model folder's path;
+  camkit list --models DIR                      CAMKIT_MODEL_PATH=DIR[:DIR] and installed
+                                                plugins (entry points 'camkit.models') too
 
 Set CAMKIT_VERBOSE=1 to see converter logs. Docs: README.md.
 """
@@ -111,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "from the modules on PyTorch's meta device) per frame at --size")
     p.add_argument("--size", default="1080x1920",
                    help="frame size HEIGHTxWIDTH for --macs (default 1080x1920)")
+    _models_option(p)
 
     p = sub.add_parser(
         "export",
@@ -122,7 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
         "check passes; a failed, killed or concurrent export leaves the folder as it was "
         "(docs/reliability.md).",
     )
-    p.add_argument("model", help="model id (see 'camkit list')")
+    p.add_argument("model", help="model id (see 'camkit list') or the path of a model folder "
+                   "of your own (./my_models/my_isp: model.py and card.yaml)")
+    _models_option(p)
     p.add_argument("--variant", help="variant (default: the model's default variant)")
     p.add_argument("--checkpoint", type=Path, help="camkit .safetensors checkpoint "
                    "(default: the checkpoint the repo ships for the variant)")
@@ -205,6 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
         "  camkit check artifacts/inpaint_edgeconnect --data ../shared/data/inpainting_examples",
     )
     p.add_argument("target", type=Path, help="a manifest.json, an artifact, or a folder of them")
+    _models_option(p, "; a manifest of an external model records its folder, so this is needed "
+                   "only when the folder moved")
     p.add_argument("--data", type=Path, metavar="DIR",
                    help="task data: paired, GoPro-style or inpainting folder (see above)")
     p.add_argument("--out", type=Path, help="where the reports go (default: beside the target)")
@@ -285,7 +296,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="convert an official checkpoint (.pth read weights-only, or a TensorFlow "
         "checkpoint read without TensorFlow) to camkit safetensors",
     )
-    p.add_argument("model", help="model id")
+    p.add_argument("model", help="model id, or the path of a model folder of your own")
     p.add_argument(
         "source", type=Path,
         help="official checkpoint: a .pth file, or with --from tensorflow the checkpoint prefix "
@@ -480,10 +491,63 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, help="output folder (default: DIR)")
 
     p = sub.add_parser(
+        "run",
+        help="apply a model (torch) or an exported artifact to your photos",
+        description="Runs TARGET on each photo and writes the result under --out with the "
+        "photo's name (JPEG stays JPEG, anything else becomes PNG), upright (EXIF orientation "
+        "applied) and with the photo's ICC colour profile. TARGET is a model (id or folder: "
+        "its float torch network, at each photo's size) or an artifact (its file or "
+        ".manifest.json: the exported model in its runtime, after its files are verified). A "
+        "static artifact takes its own size only: for other sizes export with --size or "
+        "--dynamic, or run the model. Existing results are kept unless --overwrite.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="examples:\n"
+        "  camkit run retouch_csrnet my_photos/ --out retouched/\n"
+        "  camkit run artifacts/retouch_csrnet/paper/retouch_csrnet-paper-w8a8.tflite "
+        "photo.png --out out/\n"
+        "  camkit run inpaint_edgeconnect photos/ --masks masks/ --out filled/",
+    )
+    p.add_argument("target", help="model id, model folder, or artifact (file or .manifest.json)")
+    p.add_argument("photos", nargs="+", type=Path, metavar="PHOTO_OR_DIR",
+                   help="photos, or folders of them")
+    p.add_argument("--out", type=Path, required=True, help="folder for the results")
+    p.add_argument("--variant", help="a model's variant (default: its default variant)")
+    p.add_argument("--checkpoint", type=Path,
+                   help="a model's checkpoint (default: the one it ships)")
+    p.add_argument("--masks", type=Path, metavar="DIR",
+                   help="inpainting: a mask per photo, same name stem, white = hole")
+    p.add_argument("--overwrite", action="store_true", help="replace existing results")
+    _models_option(p)
+
+    p = sub.add_parser(
+        "new-model",
+        help="write a model folder of your own (model.py, card.yaml, a training recipe)",
+        description="Writes OUT/NAME/: model.py (a small working network, its ModelSpec with "
+        "inputs and outputs, VARIANTS tiny and mobile, build()), card.yaml (the budgets its "
+        "artifacts must meet, commented), train.py and recipe.yaml (training on camkit's engine "
+        "with the task's synthetic data on the bundled photos). It exports, trains and passes "
+        "camkit check as written; then make the network yours.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="then:\n"
+        "  camkit export ./NAME --variant tiny --random-weights      # ONNX, LiteRT, Core ML\n"
+        "  camkit train NAME/recipe.yaml --max-steps 50               # runs/NAME/tiny/\n"
+        "  camkit export ./NAME --variant tiny --checkpoint runs/NAME/tiny/checkpoints/"
+        "step-0000050.safetensors --precision fp32,w8a8\n"
+        "  camkit check artifacts/",
+    )
+    p.add_argument("name", help="model id: lower-case letters, digits and _ (the folder's name)")
+    p.add_argument("--task", required=True, choices=["retouch", "enhance", "deblur", "inpaint"],
+                   help="what it learns: retouch (undo a global edit), enhance (undo a phone "
+                   "camera's degradations), deblur (undo a known camera shake), inpaint (fill "
+                   "a masked hole: image and mask inputs)")
+    p.add_argument("--out", type=Path, help="folder that receives NAME/ (default: here)")
+
+    p = sub.add_parser(
         "demo",
         help="shipped checkpoint -> every format and precision -> checks -> report.html",
     )
-    p.add_argument("--model", default="retouch_csrnet", help="model id (default retouch_csrnet)")
+    p.add_argument("--model", default="retouch_csrnet",
+                   help="model id or model folder path (default retouch_csrnet)")
     p.add_argument("--variant", help="variant (default: the model's default)")
     p.add_argument("--size", help="static export size HEIGHTxWIDTH (default: the variant's)")
     p.add_argument("--checkpoint", type=Path,
@@ -506,6 +570,9 @@ def cmd_list(args) -> int:
         spec = registry.model_spec(model_id)
         mod = registry.model_module(model_id)
         print(f"  {model_id}  ({spec.task}; {spec.title})")
+        source = registry.model_source(model_id)
+        if source.kind != "builtin":
+            print(f"    from {source.describe()}")
         for variant in spec.variants:
             params = sum(p.numel() for p in mod.build(variant).parameters())
             h, w = spec.default_size[variant]
@@ -695,7 +762,7 @@ def _train_qat(args) -> int:
     from toolkit.export import parse_size
     from toolkit.quantization.qat import QatOptions, run_qat
 
-    model_id = str(args.config)
+    model_id = registry.resolve_model(str(args.config))
     if model_id.endswith((".yaml", ".yml")):
         raise CamkitError(f"--qat fine-tunes a model's checkpoint, not a recipe: pass the model "
                           f"id (camkit train {registry.model_ids()[0]} --qat --checkpoint CKPT "
@@ -732,6 +799,26 @@ def cmd_import_weights(args) -> int:
     out = import_weights(args.model, args.source, args.out, args.variant, args.source_format)
     # atomic replace of a previous import (nothing is touched when an import fails); say so
     print(f"wrote {out}" + (" (replaced the previous file)" if out in existing else ""))
+    return 0
+
+
+def cmd_run(args) -> int:
+    from toolkit.apply import run_photos
+
+    written = run_photos(args.target, args.photos, args.out, variant=args.variant,
+                         checkpoint=args.checkpoint, masks=args.masks, overwrite=args.overwrite)
+    print(f"wrote {len(written)} result(s) in {args.out}")
+    return 0
+
+
+def cmd_new_model(args) -> int:
+    from toolkit.scaffold import new_model
+
+    folder = new_model(args.name, args.task, args.out)
+    shown = folder if args.out is not None else Path(args.name)
+    print(f"wrote {folder}: model.py, card.yaml, train.py, recipe.yaml")
+    print(f"next: camkit export ./{shown} --variant tiny --random-weights; "
+          f"camkit train {shown}/recipe.yaml --max-steps 50; camkit check artifacts/")
     return 0
 
 
@@ -973,10 +1060,32 @@ COMMANDS = {
     "train": cmd_train,
     "import-weights": cmd_import_weights,
     "demo": cmd_demo,
+    "new-model": cmd_new_model,
+    "run": cmd_run,
     "calib": cmd_calib,
     "profile": cmd_profile,
     "report": cmd_report,
 }
+
+
+def _models_option(p, extra: str = "") -> None:
+    p.add_argument("--models", action="append", type=Path, metavar="DIR", default=[],
+                   help="a folder of your own models (a model folder, or a folder of them) to "
+                   "know besides the built-in ones, CAMKIT_MODEL_PATH's and installed plugins'; "
+                   "repeatable" + extra)
+
+
+def _resolve_models(args) -> None:
+    """--models folders added to the registry, and a MODEL argument that is a folder path
+    resolved to its id (one place, so every command takes external models alike)."""
+    if not getattr(args, "models", None) and not isinstance(getattr(args, "model", None), str):
+        return
+    from toolkit import registry
+
+    for folder in getattr(args, "models", None) or []:
+        registry.add_model_folder(folder)
+    if isinstance(getattr(args, "model", None), str):
+        args.model = registry.resolve_model(args.model)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -985,6 +1094,7 @@ def main(argv: list[str] | None = None) -> int:
     #: the exact command line, for results that record it (profile run)
     args.argv = ["camkit", *(sys.argv[1:] if argv is None else argv)]
     try:
+        _resolve_models(args)
         return COMMANDS[args.command](args)
     except CamkitError as e:
         print(f"camkit: error: {e}", file=sys.stderr)

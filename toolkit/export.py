@@ -19,21 +19,22 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 
-import torch
 from torch import nn
 
 from toolkit import artifacts, publish, registry
 from toolkit._quiet import quiet
-from toolkit.checkpoints import checkpoint_info, shipped_checkpoint
+# models from checkpoints sit below export and the checks (both build the float model); these
+# names stay importable from here
+from toolkit.building import (RANDOM_WEIGHTS_SEED, Weights, build_model,  # noqa: F401
+                              make_spec, parse_size, resolve_weights)
 from toolkit.conversion._common import SCHEME_FILE, prepare_for_export, torch_runner
-from toolkit.errors import CamkitError, unknown
+from toolkit.errors import CamkitError
 from toolkit.quantization.calibration import calibration_feeds, is_set_name, sample_feeds
 from toolkit.quantization import options
 from toolkit.quantization.equalize import equalize
 from toolkit.quantization.layers import default_float_reasons
-from toolkit.spec import IO_DTYPES, PRECISIONS, ExportSpec
+from toolkit.spec import FLOAT_PRECISIONS, IO_DTYPES, PRECISIONS, ExportSpec
 
-FLOAT_PRECISIONS = ("fp32", "fp16")
 #: precisions in which a model's declared float blocks stay float by default
 #: (toolkit/quantization/layers.py ``default_float_reasons``: ``W8A8_KEEP_FLOAT`` and
 #: ``W8A8_FLOAT_LAYERS`` in w8a8, ``W8A16_KEEP_FLOAT`` in w8a16; InstanceNorm says why)
@@ -44,8 +45,6 @@ DEFAULT_FLOAT_PRECISIONS = ("w8a8", "w8a16")
 AUTO_FLOAT_PRECISIONS = ("w8a8",)
 #: precisions exported from the equalized module (toolkit/quantization/options.py says why)
 EQUALIZED_PRECISIONS = ("w8a8",)
-#: seed for --random-weights, recorded in the manifest so checks can rebuild the same model
-RANDOM_WEIGHTS_SEED = 0
 #: an export holds about this many forward passes' live tensors at once (the torch reference
 #: beside a runtime's), on top of the weights: what ``check_memory`` budgets
 FORWARDS_AT_ONCE = 2
@@ -85,85 +84,6 @@ class AccuracyTarget:
         card = registry.card(model_id).tolerance(fmt, precision)
         return (card.psnr_db_min if self.min_psnr_db is None else self.min_psnr_db,
                 card.ssim_min)
-
-
-@dataclass(frozen=True)
-class Weights:
-    """Where a model's weights come from: a checkpoint file, or seeded random init (tests)."""
-
-    checkpoint: Path | None
-    random_seed: int | None = None
-
-    def describe(self) -> dict:
-        if self.checkpoint is None:
-            return {"path": None, "sha256": None, "random_weights": True, "seed": self.random_seed}
-        info = checkpoint_info(self.checkpoint)
-        return {
-            "path": str(self.checkpoint.resolve()),
-            "sha256": info.pop("sha256"),
-            "random_weights": False,
-            "info": info,
-        }
-
-
-def resolve_weights(model_id: str, variant: str, checkpoint: Path | None, random: bool) -> Weights:
-    """The checkpoint to export: given, shipped, or random (only when asked for explicitly)."""
-    if checkpoint is not None and random:
-        raise CamkitError("pass either --checkpoint or --random-weights, not both")
-    if random:
-        return Weights(None, RANDOM_WEIGHTS_SEED)
-    if checkpoint is not None:
-        if Path(checkpoint).is_dir():
-            from toolkit.checkpoints import folder_given
-
-            raise folder_given(Path(checkpoint))
-        if not Path(checkpoint).is_file():
-            raise CamkitError(f"checkpoint {checkpoint} does not exist; pass --checkpoint "
-                              f"PATH.safetensors (or drop it to use the shipped checkpoint)")
-        return Weights(Path(checkpoint))
-    shipped = shipped_checkpoint(model_id, variant)
-    if shipped is None:
-        raise CamkitError(
-            f"no checkpoint ships for {model_id}/{variant}; pass --checkpoint CKPT.safetensors "
-            f"(train one with 'camkit train recipes/{model_id}/{variant}.yaml'), or "
-            f"--random-weights for tests"
-        )
-    return Weights(shipped)
-
-
-def build_model(model_id: str, variant: str, weights: Weights) -> nn.Module:
-    mod = registry.model_module(model_id)
-    if weights.checkpoint is None:
-        torch.manual_seed(weights.random_seed)
-        return mod.build(variant)
-    return mod.build(variant, weights.checkpoint)
-
-
-def parse_size(text: str) -> tuple[int, int]:
-    """'HxW' -> (H, W)."""
-    try:
-        h, w = (int(v) for v in text.lower().split("x"))
-    except ValueError:
-        raise CamkitError(f"--size wants HEIGHTxWIDTH such as 1080x1920, got '{text}'") from None
-    if h < 16 or w < 16:
-        raise CamkitError(f"--size {text} is too small; use at least 16x16")
-    return h, w
-
-
-def make_spec(
-    model_id: str, variant: str, size: tuple[int, int] | None, layout: str, dynamic: bool,
-    io_dtype: str = "float32",
-) -> ExportSpec:
-    model = registry.model_spec(model_id)
-    if io_dtype not in IO_DTYPES:
-        raise unknown("I/O dtype (--io)", io_dtype, IO_DTYPES)
-    if dynamic and size is not None:
-        raise CamkitError("--dynamic exports any size; drop --size (or drop --dynamic)")
-    height, width = (None, None) if dynamic else (size or model.default_size[variant])
-    m = model.size_multiple
-    if height is not None and (height % m or width % m):
-        raise CamkitError(f"{model_id} needs height and width divisible by {m}, got {height}x{width}")
-    return ExportSpec(model, variant, height, width, layout, io_dtype)
 
 
 def available_memory_bytes() -> int | None:
@@ -546,6 +466,10 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _
     manifest = {
         "schema": artifacts.MANIFEST_SCHEMA,
         "model_id": spec.model.model_id,
+        # where the model came from and the sha256 of its code: `camkit check` finds an external
+        # model again and refuses code that changed (None: a model outside the registry)
+        "model_source": (registry.source_record(spec.model.model_id)
+                         if spec.model.model_id in registry.model_ids() else None),
         "variant": spec.variant,
         "format": fmt,
         "precision": precision,

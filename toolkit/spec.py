@@ -20,6 +20,9 @@ PRECISIONS: dict[str, str] = {
 
 LAYOUTS = ("nchw", "nhwc")
 
+#: precisions with no quantization: float artifacts, no calibration
+FLOAT_PRECISIONS = ("fp32", "fp16")
+
 #: dtype of an exported model's input and output tensors -> how a stored value maps to the spec's
 #: value: ``value = (stored - zero_point) * scale`` (None: the tensors hold the values themselves).
 #: uint8 with scale 1/255 and zero point 0 is what a camera app has: RGB bytes, 0..255 for 0..1.

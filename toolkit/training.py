@@ -7,16 +7,18 @@ toolkit/paths.py); its run goes under the working directory (the YAML's ``run_di
 ``runs/retouch_csrnet/paper``), never into the package. A path to any YAML works as before.
 
 A recipe is a folder ``<root>/recipes/<model_id>/`` holding ``train.py`` and one YAML per variant.
-The toolkit never imports ``recipes`` statically (a pip-installed camkit has no recipes): this
-module loads the ``train.py`` beside the YAML by file path, with ``<root>`` on ``sys.path`` so the
-recipe can import the shared engine (``recipes._common``). A ``train.py`` that is a symlink is
-followed, so a YAML can sit in any folder beside a link to a recipe's ``train.py``. ``train.py``
-must define ``run(config_path, *, root, resume, max_steps, run_dir) -> Path``; one that also takes
-``resume_with_new_config`` (every recipe in the repo, forwarding it to ``trainer.run``) supports
-``--resume-with-new-config``.
+The toolkit never imports ``recipes`` statically: this module loads the ``train.py`` beside the
+YAML by file path, with ``<root>`` on ``sys.path`` so the recipe can import the shared engine
+(``recipes._common``). A ``train.py`` that is a symlink is followed, so a YAML can sit in any
+folder beside a link to a recipe's ``train.py``. A ``train.py`` outside any ``recipes/`` folder
+(a model folder of the user's own, as ``camkit new-model`` writes) runs on camkit's own engine
+(the bundled ``recipes/_common``). ``train.py`` must define ``run(config_path, *, root, resume,
+max_steps, run_dir) -> Path``; one that also takes ``resume_with_new_config`` (every recipe in
+the repo, forwarding it to ``trainer.run``) supports ``--resume-with-new-config``.
 
-Relative paths inside the YAML (data folders, run_dir) resolve against ``<root>``; ``run_dir``
-given here resolves against the working directory, as any command-line path.
+Relative paths inside the YAML (data folders, run_dir) resolve against ``<root>`` (the working
+directory for a recipe outside ``recipes/``); ``run_dir`` given here resolves against the
+working directory, as any command-line path.
 
 Under torchrun the same call trains on every process with DDP (see recipes/_common/distributed.py).
 """
@@ -116,7 +118,9 @@ def run_recipe(
 
 
 def load_recipe(config_path: Path) -> tuple[ModuleType, Path]:
-    """(the ``train.py`` module beside ``config_path``, the root that holds ``recipes/``)."""
+    """(the ``train.py`` module beside ``config_path``, the root its YAML's relative paths
+    resolve against: the folder that holds ``recipes/`` for a recipe inside one, else the
+    working directory)."""
     beside = Path(config_path).parent / RECIPE_FILE
     if not beside.is_file():
         raise CamkitError(
@@ -125,11 +129,20 @@ def load_recipe(config_path: Path) -> tuple[ModuleType, Path]:
         )
     script = beside.resolve()
     recipes_dir = script.parent.parent
-    if recipes_dir.name != "recipes" or not (recipes_dir / "__init__.py").is_file():
-        raise CamkitError(f"{script} is not inside a recipes/<model_id>/ folder of a camkit checkout")
-    root = recipes_dir.parent
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
+    if recipes_dir.name == "recipes" and (recipes_dir / "__init__.py").is_file():
+        root = recipes_dir.parent  # a shipped recipe (or one in a checkout's recipes/)
+        engine = root
+    else:
+        # a recipe of the user's own (e.g. a `camkit new-model` folder's train.py): the engine,
+        # recipes._common, is camkit's; the YAML's relative paths are the working directory's
+        from toolkit.paths import bundled_root
+
+        root, engine = Path.cwd(), bundled_root()
+        if not (engine / "recipes" / "_common" / "trainer.py").is_file():
+            raise CamkitError(f"camkit's training engine is missing from {engine / 'recipes'}; "
+                              f"reinstall camkit")
+    if str(engine) not in sys.path:
+        sys.path.insert(0, str(engine))
     name = f"_camkit_recipe_{script.parent.name}"
     if name in sys.modules and getattr(sys.modules[name], "__file__", None) == str(script):
         module = sys.modules[name]

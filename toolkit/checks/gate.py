@@ -19,7 +19,7 @@ from toolkit.checks.parity import (ArtifactCheck, References, check_artifact, no
                                    spec_from_manifest)
 from toolkit.errors import check_count
 from toolkit.checks.report import write_reports
-from toolkit.export import FLOAT_PRECISIONS
+from toolkit.spec import FLOAT_PRECISIONS
 from toolkit.checks.task import evaluate_task, is_masked, load_pairs
 from toolkit.quantization.calibration import photo_channels
 

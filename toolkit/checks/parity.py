@@ -23,7 +23,8 @@ from toolkit._quiet import quiet
 from toolkit.checks.metrics import max_abs, psnr_db, ssim
 from toolkit.conversion._common import torch_runner
 from toolkit.errors import CamkitError, check_count
-from toolkit.export import FLOAT_PRECISIONS, Weights, build_model
+from toolkit.building import Weights, build_model
+from toolkit.spec import FLOAT_PRECISIONS
 from toolkit.quantization.calibration import (calibration_feeds, calibration_set, feeds_for,
                                                photo_channels)
 from toolkit.data.io import read_image
@@ -128,6 +129,7 @@ def orphan(path: Path, why: str) -> ArtifactCheck:
 
 
 def spec_from_manifest(manifest: dict[str, Any]) -> ExportSpec:
+    registry.require_manifest_model(manifest)  # an external model found again, its code unchanged
     model = registry.model_spec(manifest["model_id"])
     variant = registry.check_variant(manifest["model_id"], manifest["variant"])
     shape = manifest["io"]["inputs"][0]["shape"]
@@ -140,6 +142,9 @@ def spec_from_manifest(manifest: dict[str, Any]) -> ExportSpec:
 def weights_from_manifest(manifest: dict[str, Any]) -> Weights | None:
     """The weights the artifact was exported from, or None when the checkpoint is gone/changed."""
     ckpt = manifest["checkpoint"]
+    if ckpt.get("in_memory"):  # the Python API's module: given again, or the stored sample
+        module = registry.model_module(manifest["model_id"])
+        return None if module.MODULE_STORED else Weights(None, None, ckpt["sha256"])
     if ckpt["random_weights"]:
         return Weights(None, ckpt["seed"])
     path = Path(ckpt["path"])
@@ -259,13 +264,18 @@ def check_artifact(
     if weights is None:
         # The checkpoint moved or changed and the user accepted the stored sample
         # (--accept-stored-sample): compare with the torch output stored at export time.
-        result.reference = ("torch output stored in the artifact's sample at export time, one "
-                            "photo (--accept-stored-sample: the checkpoint is gone or changed)")
+        result.reference = (
+            "torch output stored in the artifact's sample at export time, one photo ("
+            + ("the in-memory module it was exported from was not given"
+               if manifest["checkpoint"].get("in_memory") else
+               "--accept-stored-sample: the checkpoint is gone or changed") + ")")
         inputs, outputs = artifacts.read_sample(path.parent / manifest["sample"]["file"])
         _compare(result, runner, lambda feeds: outputs, [(manifest["sample"]["source_image"], inputs)], spec)
         _apply_budget(result, tolerance)
         return result, runner, None
 
+    if weights.in_memory is not None:
+        result.reference = "the in-memory torch module given to the check (Python API)"
     reference = (references or References()).get(spec, weights)
     _compare(result, runner, reference, _samples(spec, max_images), spec)
     _apply_budget(result, tolerance)
@@ -302,6 +312,8 @@ def _check_simulated(result, fmt, manifest, spec, weights, tolerance, max_images
     except CamkitError as e:
         result.problems.append(str(e))
         return result, None, None
+    if weights.in_memory is not None:
+        result.reference = "the in-memory torch module given to the check (Python API)"
     reference = (references or References()).get(spec, weights)
     _compare(result, runner, reference, _samples(spec, max_images), spec)
     _apply_budget(result, tolerance)

@@ -90,8 +90,9 @@ def markdown(results: list[ArtifactCheck]) -> str:
         lines += [
             "",
             f"**{len(stored)} artifact(s) checked against the stored sample only** "
-            "(--accept-stored-sample): their checkpoint is gone or changed, so the float model was "
-            "not rebuilt and one photo stored at export time stood in for the sample set.",
+            "(--accept-stored-sample with their checkpoint gone or changed, or the in-memory "
+            "module they were exported from not given): the float model was not rebuilt and one "
+            "photo stored at export time stood in for the sample set.",
         ]
     return "\n".join(lines) + "\n"
 

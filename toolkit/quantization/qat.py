@@ -385,7 +385,7 @@ def run_qat(model_id: str, variant: str, checkpoint: Path | None, photos_dir: Pa
     from toolkit.artifacts import sha256_path
     from toolkit.checkpoints import check_finite, save_checkpoint
     from toolkit.data.io import list_images
-    from toolkit.export import build_model, make_spec, resolve_weights
+    from toolkit.building import build_model, make_spec, resolve_weights
     from toolkit.quantization.calibration import calibration_feeds
 
     registry.model_spec(model_id)  # unknown model: its one-line error first
