@@ -79,6 +79,11 @@ def test_installed_wheel_is_whole(installed, tmp_path):
     where = subprocess.run([str(bin_dir / "python"), "-c", "import toolkit; print(toolkit.__file__)"],
                            capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
     assert Path(where.stdout.strip()).parent == package  # the wheel's code, not this checkout
+    api = subprocess.run([str(bin_dir / "python"), "-c",
+                          "import camkit; print(camkit.__file__, 'retouch_csrnet' in "
+                          "camkit.list_models())"],
+                         capture_output=True, text=True, cwd=tmp_path, env=env, check=True)
+    assert api.stdout.split() == [str(package.parent / "camkit" / "__init__.py"), "True"]
     assert (package / "_bundled" / "calibration" / "photos_pd" / "manifest.json").is_file()
     before = _files(package)
 

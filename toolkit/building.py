@@ -52,7 +52,8 @@ def resolve_weights(model_id: str, variant: str, checkpoint: Path | None, random
     """The checkpoint to export: given, shipped, or random (only when asked for explicitly)."""
     if checkpoint is not None and random:
         raise CamkitError("pass either --checkpoint or --random-weights, not both")
-    if registry.model_source(model_id).kind == "module" and checkpoint is None and not random:
+    if (checkpoint is None and not random and model_id in registry.model_ids()
+            and registry.model_source(model_id).kind == "module"):
         return Weights(None, None, registry.code_sha256(model_id))  # the module's own weights
     if random:
         return Weights(None, RANDOM_WEIGHTS_SEED)
