@@ -2,7 +2,7 @@
 
     nice -n 10 .venv/bin/python benchmarks/latency_report.py [--runs 20] [--pairs 8]
     # ~10 min on 2 shared cores; writes benchmarks/latency_report.md and
-    # docs/report_csrnet_paper_1080p.png (the README's plot)
+    # docs/report_csrnet_paper_1080p.png (the plot in docs/profiling.md)
 
 1. ``camkit export retouch_csrnet --variant paper --size 1080x1920 --format onnx,litert
    --precision fp32,fp16,w8a8`` (the shipped checkpoint);

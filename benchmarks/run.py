@@ -267,7 +267,7 @@ def render_accuracy(rows: list[dict], budget_db: float) -> str:
         "",
         "Same model, pairs and size; each format's w8a8 export with the budget. When the fully "
         "quantized artifact misses it, layers are ranked by sensitivity and the most sensitive "
-        "are kept float until the drop is within budget (README: Accuracy-aware quantization).",
+        "are kept float until the drop is within budget (docs/int8.md: Accuracy-aware quantization).",
         "",
         "| format | drop fully quantized (dB) | final drop (dB) | layers kept float | exports "
         "| most sensitive (ranking) | wall time (s) |",

@@ -49,7 +49,8 @@ your own model:
   camkit list --models DIR                      CAMKIT_MODEL_PATH=DIR[:DIR] and installed
                                                 plugins (entry points 'camkit.models') too
 
-Set CAMKIT_VERBOSE=1 to see converter logs. Docs: README.md.
+Set CAMKIT_VERBOSE=1 to see converter logs. Docs: README.md and docs/ in the source tree
+(commands.md: every command; formats, int8, checks, profiling, training, python_api).
 """
 
 
