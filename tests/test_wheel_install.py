@@ -12,6 +12,7 @@ editable-install hook is not run (.pth files in a directory a .pth line adds are
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -97,7 +98,7 @@ def test_installed_wheel_is_whole(installed, tmp_path):
     # the precision the demo does not cover in LiteRT, on the bundled calibration set
     _camkit(installed, "export", "retouch_csrnet", "--size", "64x64", "--format", "litert",
             "--precision", "w8a16", "--out", "art", cwd=tmp_path)
-    assert list((tmp_path / "art" / "retouch_csrnet" / "paper").glob("*-w8a16.tflite"))
+    assert list((tmp_path / "art" / "retouch_csrnet" / "paper").glob("*-w8a16-64x64.tflite"))
 
     # a shipped recipe by name; its run lands in the working directory
     trained = _camkit(installed, "train", "retouch_csrnet/tiny", "--max-steps", "2", cwd=tmp_path)
@@ -113,8 +114,11 @@ def test_installed_wheel_is_whole(installed, tmp_path):
     assert "yours" in _camkit(installed, "calib", "list", cwd=tmp_path).stdout
     _camkit(installed, "export", "retouch_csrnet", "--size", "64x64", "--format", "onnx",
             "--precision", "w8a8", "--calib", "mine", "--out", "mine", cwd=tmp_path)
-    [manifest] = (tmp_path / "mine" / "retouch_csrnet" / "paper").glob("*-w8a8.onnx.manifest.json")
-    assert "mine" in manifest.read_text()
+    # (--out mine makes a folder named like the set: the set name still wins, ./mine would not)
+    [manifest] = (tmp_path / "mine" / "retouch_csrnet" / "paper").glob(
+        "*-w8a8-64x64.onnx.manifest.json")
+    calibration = json.loads(manifest.read_text())["precision_scheme"]["calibration"]
+    assert calibration["source"] == "mine" and calibration["count"] == 5
 
     assert _files(package) == before  # nothing was written into the installed package
     print(f"installed camkit: demo, export, train, calib in {time.perf_counter() - start:.1f} s")

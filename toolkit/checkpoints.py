@@ -29,7 +29,10 @@ def shipped_checkpoint(model_id: str, variant: str) -> Path | None:
     None."""
     from toolkit.registry import model_source
 
-    path = model_source(model_id).folder / SHIPPED_DIRNAME / f"{variant}.safetensors"
+    folder = model_source(model_id).folder
+    if folder is None:  # an in-memory module (the Python API) ships nothing
+        return None
+    path = folder / SHIPPED_DIRNAME / f"{variant}.safetensors"
     return path if path.exists() else None
 
 

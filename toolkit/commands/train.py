@@ -112,11 +112,11 @@ def _train_qat(args: argparse.Namespace) -> int:
     from toolkit.export import parse_size
     from toolkit.quantization.qat import QatOptions, run_qat
 
-    model_id = registry.resolve_model(str(args.config))
-    if model_id.endswith((".yaml", ".yml")):
+    if str(args.config).endswith((".yaml", ".yml")):
         raise CamkitError(f"--qat fine-tunes a model's checkpoint, not a recipe: pass the model "
                           f"id (camkit train {registry.model_ids()[0]} --qat --checkpoint CKPT "
                           f"--photos DIR)")
+    model_id = registry.resolve_model(str(args.config))
     spec = registry.model_spec(model_id)
     if args.photos is None:
         raise CamkitError("--qat needs --photos DIR: your own photos (hundreds), inputs only")
