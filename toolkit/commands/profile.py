@@ -18,7 +18,7 @@ from toolkit.commands._common import emit_profile
 from toolkit.errors import CamkitError
 
 NAME = "profile"
-HELP = "latency profiles in one JSON schema (run on the host, or parse a tool's output)"
+HELP = "latency profiles in one JSON schema: host, android, macos, static, estimate, parse, compare"
 DESCRIPTION = (
     "Every profile result follows toolkit/profilers/profile_result.schema.json: "
     "times in ms, memory in MB, unknown values null (never 0), the raw output's sha256. "

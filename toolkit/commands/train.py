@@ -10,7 +10,7 @@ from pathlib import Path
 from toolkit.errors import CamkitError
 
 NAME = "train"
-HELP = "train from a recipe YAML (runs DDP under torchrun)"
+HELP = "train a shipped recipe by name, or your own recipe YAML (DDP under torchrun)"
 DESCRIPTION = (
     "Train with a recipe camkit ships, by name (camkit train retouch_csrnet/paper; "
     "camkit train --list shows them; its run goes to runs/<model>/<variant> under the "
