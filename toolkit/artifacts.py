@@ -93,6 +93,15 @@ def staging_dir(parent: Path) -> Iterator[Path]:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def publish_new_folder(staging: Path, final: Path) -> None:
+    """Rename a finished staging folder to ``final`` (which must not exist: nothing is
+    replaced), with the usual folder mode (mkdtemp makes 0o700: others could not read it)."""
+    os.chmod(staging, 0o777 & ~_umask())
+    if Path(final).exists():
+        raise FileExistsError(17, "exists; nothing was replaced", str(final))
+    os.rename(staging, final)
+
+
 def sha256_path(path: Path) -> str:
     """sha256 of a file, or of a folder's files (sorted relative paths and contents)."""
     path = Path(path)

@@ -14,12 +14,11 @@ inputs, image and mask).
 
 from __future__ import annotations
 
-import os
 import re
-import tempfile
 from pathlib import Path
 from string import Template
 
+from toolkit.artifacts import publish_new_folder, staging_dir
 from toolkit.errors import CamkitError, unknown
 
 TASKS = {
@@ -341,24 +340,11 @@ def new_model(name: str, task: str, out: Path | None = None) -> Path:
             "StepContext\n")
     try:
         out.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{name}.", dir=out))
     except OSError as e:
         raise CamkitError(f"cannot write in {out} ({e.strerror}); pass --out a folder you can "
                           f"write") from None
-    try:
+    with staging_dir(out) as staging:  # the folder appears whole or not at all
         for file, text in files.items():
             (staging / file).write_text(text)
-        os.chmod(staging, 0o777 & ~_umask())
-        os.rename(staging, final)
-    except BaseException:
-        import shutil
-
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+        publish_new_folder(staging, final)
     return final
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

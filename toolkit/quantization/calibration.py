@@ -226,10 +226,10 @@ def build_set(
     one crop per photo helps: CSRNet's condition vector (one sample per image) needs many images
     for its activation ranges, and more crops of few scenes help less than more scenes.
     """
-    import os
     import shutil
     import tempfile
 
+    from toolkit.artifacts import publish_new_folder
     from toolkit.data.io import image_size, list_images, write_image
 
     root = Path(root) if root is not None else camkit_paths.user_calibration_root()
@@ -293,10 +293,7 @@ def build_set(
             "files": entries,
         }
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(staging, 0o777 & ~umask)  # mkdtemp makes 0o700: others could not read the set
-        os.replace(staging, final)
+        publish_new_folder(staging, final)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return final
