@@ -14,7 +14,7 @@ from toolkit.errors import CamkitError
 
 
 def test_a_clone_reads_its_data_from_the_repository_root():
-    assert not paths.installed_from_wheel()  # tests run from the checkout (editable install)
+    assert not paths.BUNDLED_DIR.is_dir()  # tests run from the checkout (editable install)
     assert paths.bundled_root() == REPO
     assert paths.shipped_calibration_root() == REPO / "calibration"
     assert paths.recipes_root() == REPO / "recipes"

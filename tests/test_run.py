@@ -4,7 +4,6 @@ existing result)."""
 
 from __future__ import annotations
 
-import io
 
 import numpy as np
 import pytest

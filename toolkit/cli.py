@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from toolkit import __version__
 from toolkit._quiet import quiet_environment
-from toolkit.commands._common import os_error_message, positive_int  # noqa: F401 - re-exported
+from toolkit.commands._common import os_error_message  # noqa: F401 - tests import it here
 from toolkit.errors import CamkitError, suggest
 
 EPILOG = """\

@@ -35,11 +35,6 @@ def bundled_root() -> Path:
     return BUNDLED_DIR if BUNDLED_DIR.is_dir() else _PACKAGE.parent
 
 
-def installed_from_wheel() -> bool:
-    """True when this camkit is a wheel install (its data is in ``toolkit/_bundled``)."""
-    return BUNDLED_DIR.is_dir()
-
-
 def shipped_calibration_root() -> Path:
     """The calibration sets camkit ships (read-only for camkit: never written to)."""
     return bundled_root() / "calibration"
