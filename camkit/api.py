@@ -123,6 +123,8 @@ def export(
     nhwc: bool = False,
     dynamic: bool = False,
     io: str = "float32",
+    split: bool = False,
+    thumbnail: tuple[int, int] | None = None,
     calib: str | Path | None = None,
     ptq: str | None = None,
     out: str | Path = "artifacts",
@@ -139,7 +141,8 @@ def export(
     {psnr_db_min, ssim_min, task_drop_db_max}, default camkit's generic ones). ``formats``:
     default every installed one. ``size``: (height, width), default the variant's. ``calib``: a
     calibration set name or a folder of photos for the quantized precisions. ``ptq``: the
-    ``--ptq`` switches as one comma list (docs/quantization.md)."""
+    ``--ptq`` switches as one comma list (docs/quantization.md). ``split`` / ``thumbnail``: the
+    full-resolution split (``--split``, docs/full_resolution.md)."""
     from toolkit import registry
     from toolkit.building import make_spec, resolve_weights
     from toolkit.export import export_artifacts
@@ -156,7 +159,9 @@ def export(
         registry.format_module(name)
     if size is not None:
         size = (int(size[0]), int(size[1]))
-    export_spec = make_spec(model_id, variant, size, "nhwc" if nhwc else "nchw", dynamic, io)
+    export_spec = make_spec(model_id, variant, size, "nhwc" if nhwc else "nchw", dynamic, io,
+                            split, None if thumbnail is None else
+                            (int(thumbnail[0]), int(thumbnail[1])))
     weights = resolve_weights(model_id, variant, None if checkpoint is None else Path(checkpoint),
                               random_weights)
     gate = None

@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from toolkit.errors import CamkitError
-from toolkit.fullres import TilePlan, grid, ramp, receptive_radius, run_tiled, starts
+from toolkit.fullres import (TilePlan, grid, ramp, receptive_radius, run_tiled, starts,
+                             thumbnail)
 
 
 def _local(depth: int = 3, stride: bool = False) -> nn.Module:
@@ -107,5 +108,119 @@ def test_plans_refuse_what_cannot_tile_and_round_trip():
         TilePlan(72, 64, margin=4, blend=8, align=16)
     plan = TilePlan(256, 512, margin=12, blend=16, align=4)
     assert TilePlan.from_json(plan.to_json()) == plan
-    with pytest.raises(CamkitError, match="not one this camkit reads"):
+    with pytest.raises(CamkitError, match="this camkit reads"):
         TilePlan.from_json({**plan.to_json(), "version": 99})
+
+
+def test_uint8_photos_stream_to_the_same_result():
+    """A uint8 photo tiled into a uint8 result (what camkit run does: one band of tiles at a
+    time, never a float copy of the photo) matches the float path to one step."""
+    net = _local(depth=3)
+    photo = (_photo(301, 173) * 255 + 0.5).astype(np.uint8)
+    plan = TilePlan(64, 64, margin=4, blend=8)
+    as_float = run_tiled(_runner(net), photo.astype(np.float32) / 255, plan)
+    as_bytes = run_tiled(_runner(net), photo, plan, dtype=np.uint8)
+    expected = (np.clip(as_float, 0, 1) * 255 + 0.5).astype(np.uint8)
+    assert as_bytes.dtype == np.uint8 and as_bytes.shape == (301, 173, 3)
+    assert np.abs(as_bytes.astype(int) - expected.astype(int)).max() <= 1
+
+
+def test_thumbnails_are_torch_adaptive_average_pooling():
+    photo = (_photo(157, 211) * 255 + 0.5).astype(np.uint8)
+    small = thumbnail(photo, 16, 24)
+    x = torch.from_numpy(photo.astype(np.float32).transpose(2, 0, 1) / 255)[None]
+    pooled = torch.nn.functional.adaptive_avg_pool2d(x, (16, 24))[0].numpy().transpose(1, 2, 0)
+    assert np.abs(small - pooled).max() < 1e-5
+    assert np.array_equal(thumbnail(photo, 157, 211), photo.astype(np.float32) / 255)
+    mask = np.zeros((40, 40, 1), np.float32)
+    mask[:30, :10] = 1
+    assert thumbnail(mask, 4, 4, mask=True)[:, :, 0].tolist() == [[1, 0, 0, 0]] * 3 + [[0] * 4]
+
+
+@pytest.mark.parametrize("model_id", ["retouch_csrnet", "enhance_wespe", "deblur_nafnet",
+                                      "inpaint_edgeconnect", "deblur_blur2blur"])
+def test_a_split_with_the_photo_as_thumbnail_is_the_model(model_id):
+    """Every split model: its split module (the model's own, or the statistics replay) fed the
+    photo itself as the thumbnail gives the whole-photo model's output."""
+    from toolkit import registry
+    from toolkit.building import Weights, build_model
+    from toolkit.fullres_split import split_model_spec, split_module
+
+    spec = registry.model_spec(model_id)
+    net = build_model(model_id, "tiny", Weights(None, 3)).eval()
+    split = split_module(split_model_spec(spec, (64, 64)), net)
+    g = torch.Generator().manual_seed(0)
+    xs = [torch.rand(1, t.channels, 64, 96, generator=g) for t in spec.inputs]
+    if len(xs) > 1:
+        xs[1] = (xs[1] > 0.8).float()
+    with torch.no_grad():
+        assert torch.allclose(split(*xs, *xs), net(*xs), atol=1e-6)
+        other = split(*xs, *[torch.flip(x, (2, 3)) * 0.5 for x in xs])
+    assert not torch.allclose(other, net(*xs), atol=1e-3)  # the thumbnail is what it reads
+
+
+def test_export_plans_measure_margins_and_say_when_they_are_lossy():
+    from toolkit.building import Weights, build_for_spec, make_spec
+    from toolkit.fullres import export_plan
+
+    tiles = make_spec("enhance_dense_unet", "tiny", (256, 320), "nchw", False)
+    plan = export_plan(tiles, build_for_spec(tiles, Weights(None, 0)))
+    measured = receptive_radius(build_for_spec(tiles, Weights(None, 0)), (3,), size=128)
+    assert plan["strategy"] == "tiles" and plan["exact"]
+    assert plan["margin"] == plan["receptive_field"]["support"] == measured["support"]
+    assert TilePlan.from_json(plan) == TilePlan(256, 320, measured["support"], 16, 8)
+
+    whole = make_spec("retouch_csrnet", "tiny", None, "nchw", False)
+    resize = export_plan(whole, build_for_spec(whole, Weights(None, 0)))
+    assert resize["strategy"] == "resize" and resize["lossy"] and "--split" in resize["why"]
+    dyn = make_spec("retouch_csrnet", "tiny", None, "nchw", True)
+    assert export_plan(dyn, None)["strategy"] == "whole"
+
+    split = make_spec("enhance_wespe", "tiny", (96, 128), "nchw", False, split=True)
+    plan = export_plan(split, build_for_spec(split, Weights(None, 0)))
+    assert plan["strategy"] == "split" and plan["thumbnails"][0]["size"] == [24, 32]
+    assert 0 < plan["margin"] < 30 and plan["exact"]  # local once the norms read the thumbnail
+    with pytest.raises(CamkitError, match="not a split; drop --split"):
+        make_spec("enhance_dense_unet", "tiny", None, "nchw", False, split=True)
+
+
+def test_a_split_plan_by_tiles_equals_the_split_on_the_whole_photo():
+    """apply_plan with a split: tiles of a statistics-replay WESPE, each fed the same photo
+    thumbnail, equal that split run on the whole photo with that thumbnail (the margin holds
+    the tile network's measured receptive field)."""
+    from toolkit.building import Weights, build_for_spec, make_spec
+    from toolkit.fullres import apply_plan, export_plan
+
+    spec = make_spec("enhance_wespe", "tiny", (96, 128), "nchw", False, split=True)
+    net = build_for_spec(spec, Weights(None, 0))
+    plan = export_plan(spec, net)
+    photo = _photo(203, 251)
+
+    def run(*feeds):
+        with torch.no_grad():
+            out = net(*[torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+                        for x in feeds])
+        return out[0].numpy().transpose(1, 2, 0)
+
+    tiled = apply_plan(plan, run, [photo], spec.model.inputs, dtype=np.float32)
+    thumb = thumbnail(photo, 24, 32)
+    padded = np.pad(photo, ((0, 1), (0, 1), (0, 0)), mode="reflect")  # to the size multiple 2
+    whole = run(padded, thumb)[:203, :251]
+    assert np.abs(tiled - whole).max() < 1e-4
+
+
+def test_resize_plans_run_lossy_but_whole():
+    from toolkit.fullres import apply_plan
+    from toolkit.spec import TensorSpec
+
+    plan = {"version": 1, "strategy": "resize", "lossy": True, "size": [32, 48]}
+    seen = []
+
+    def run(x):
+        seen.append(x.shape)
+        return x
+
+    out = apply_plan(plan, run, [_photo(100, 150)], (TensorSpec("image", 3),))
+    assert seen == [(32, 48, 3)] and out.shape == (100, 150, 3) and out.dtype == np.uint8
+    with pytest.raises(CamkitError, match="version 7"):
+        apply_plan({**plan, "version": 7}, run, [_photo(10, 10)], (TensorSpec("image", 3),))

@@ -4,9 +4,11 @@ existing result)."""
 
 from __future__ import annotations
 
+import json
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image, ImageCms
 
 from conftest import run_cli
@@ -32,8 +34,6 @@ def _save_jpeg_rotated(path, pixels: np.ndarray) -> bytes:
 
 
 def _torch_output(model_id: str, variant: str, pixels: np.ndarray) -> np.ndarray:
-    import torch
-
     from toolkit.building import build_model, resolve_weights
 
     net = build_model(model_id, variant, resolve_weights(model_id, variant, None, False)).eval()
@@ -89,10 +89,56 @@ def test_an_artifact_gives_the_models_result_and_refuses_other_sizes(tmp_path):
                      "--precision", "fp32", "--out", str(tmp_path / "static"), "--no-check")
     assert static.returncode == 0, static.stderr
     [fixed] = (tmp_path / "static" / "retouch_csrnet" / "tiny").glob("*.manifest.json")
-    refused = run_cli("run", str(fixed), str(folder), "--out", str(tmp_path / "none"))
-    assert refused.returncode == 2 and refused.stderr.count("\n") == 1
-    assert "the photo is 64x96; this artifact takes 64x64 only" in refused.stderr
-    assert not list((tmp_path / "none").glob("*"))
+    resized = run_cli("run", str(fixed), str(folder), "--out", str(tmp_path / "resized"))
+    assert resized.returncode == 0, resized.stderr
+    assert "the 64x96 photo is resized to the artifact's 64x64" in resized.stderr
+    assert "lossy" in resized.stderr and "export with --split" in resized.stderr
+    assert Image.open(tmp_path / "resized" / "a.png").size == (96, 64)
+
+
+def test_a_split_artifact_runs_a_larger_photo_by_tiles_as_torch_does(tmp_path):
+    """The split export's manifest plan, followed by camkit run with the ONNX artifact on an
+    odd non-square photo, gives what torch's split gives by the same plan; with the photo as
+    its own thumbnail the split is CSRNet itself."""
+    pytest.importorskip("onnxruntime")
+    from toolkit.building import build_for_spec, build_model, make_spec, resolve_weights
+    from toolkit.fullres import apply_plan
+
+    pixels = (_photo(157, 211, seed=3) * 255 + 0.5).astype(np.uint8)
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    Image.fromarray(pixels).save(folder / "odd.png")
+    exported = run_cli("export", "retouch_csrnet", "--variant", "tiny", "--format", "onnx",
+                       "--precision", "fp32", "--split", "--out", str(tmp_path / "art"),
+                       "--no-check")
+    assert exported.returncode == 0, exported.stderr
+    [manifest] = (tmp_path / "art" / "retouch_csrnet" / "tiny").glob("*split.onnx.manifest.json")
+    plan = json.loads(manifest.read_text())["full_resolution"]
+    assert plan["strategy"] == "split" and plan["margin"] == 0 and plan["exact"]
+    assert plan["thumbnails"] == [{"input": "image_thumbnail", "of": "image", "size": [16, 16],
+                                   "resize": "adaptive_average"}]
+    ran = run_cli("run", str(manifest), str(folder / "odd.png"), "--out", str(tmp_path / "out"))
+    assert ran.returncode == 0, ran.stderr
+    got = np.asarray(Image.open(tmp_path / "out" / "odd.png"))
+
+    spec = make_spec("retouch_csrnet", "tiny", None, "nchw", False, split=True)
+    weights = resolve_weights("retouch_csrnet", "tiny", None, False)
+    split = build_for_spec(spec, weights).eval()
+
+    def run(*feeds):
+        with torch.no_grad():
+            out = split(*[torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+                          for x in feeds])
+        return out[0].numpy().transpose(1, 2, 0)
+
+    expected = apply_plan(plan, run, [pixels], spec.model.inputs)
+    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
+
+    # the photo as its own thumbnail: exactly the whole-photo CSRNet
+    whole = build_model("retouch_csrnet", "tiny", weights).eval()
+    x = torch.from_numpy(pixels.astype(np.float32).transpose(2, 0, 1) / 255)[None]
+    with torch.no_grad():
+        assert torch.allclose(split(x, x), whole(x), atol=1e-6)
 
 
 def test_inpainting_needs_masks_and_bad_photos_are_named(tmp_path):

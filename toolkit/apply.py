@@ -8,9 +8,12 @@ What runs:
   into the network (the estimate of ``camkit export``);
 * an **artifact** (its file or ``.manifest.json``): the runtime its format names (ONNX Runtime,
   the LiteRT interpreter; Core ML needs macOS), after its files are verified against the
-  manifest. A static artifact takes exactly its size: a photo of another size is refused with
-  the choices (export at that size, ``--dynamic``, or run the torch model); tiling a photo
-  through a fixed-size artifact is the full-resolution plan's job.
+  manifest. A photo of the artifact's own size runs as it is; any other size follows the
+  manifest's ``full_resolution`` plan (toolkit/fullres.py ``apply_plan``: tiles, a split's
+  tiles with the photo's thumbnail, or the lossy resize), one tile at a time, so a 48 MP photo
+  needs its own bytes, the result's, and one band of tiles;
+* a model with ``tiles``: its torch network by the same plan at the variant's export size (what
+  its artifacts will do, margin measured on the weights), instead of the whole photo at once.
 
 Each photo is read upright (EXIF orientation applied) and its result is written under ``--out``
 with the same name: JPEG stays JPEG (quality 95), anything else becomes PNG, and an embedded
@@ -33,9 +36,10 @@ from toolkit.errors import CamkitError
 
 @dataclass(frozen=True)
 class Photo:
-    """An upright RGB photo in [0, 1] (HWC float32) and the ICC profile it carried."""
+    """An upright RGB photo (HWC uint8) and the ICC profile it carried."""
 
     path: Path
+    #: HWC uint8 (a 48 MP photo is 144 MB so, 576 MB as float32)
     pixels: np.ndarray
     icc_profile: bytes | None
 
@@ -53,7 +57,7 @@ def read_photo(path: Path) -> Photo:
         raise CamkitError(f"photo {path} does not exist") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as e:
         raise CamkitError(f"cannot read {path} as an image ({e}); pass PNG or JPEG photos") from None
-    return Photo(Path(path), np.asarray(rgb, dtype=np.float32) / 255.0, icc)
+    return Photo(Path(path), np.asarray(rgb, dtype=np.uint8), icc)
 
 
 def read_mask(path: Path, height: int, width: int) -> np.ndarray:
@@ -73,7 +77,8 @@ def output_path(photo: Path, out: Path) -> Path:
 
 
 def write_photo(path: Path, pixels: np.ndarray, icc_profile: bytes | None) -> None:
-    """Atomically write HWC [0, 1] pixels as JPEG (quality 95) or PNG, with the ICC profile."""
+    """Atomically write HWC pixels (uint8, or float [0, 1]) as JPEG (quality 95) or PNG, with
+    the ICC profile."""
     from PIL import Image
 
     from toolkit.artifacts import atomic_write_bytes
@@ -81,10 +86,11 @@ def write_photo(path: Path, pixels: np.ndarray, icc_profile: bytes | None) -> No
 
     buf = io.BytesIO()
     extra = {"icc_profile": icc_profile} if icc_profile else {}
+    image = Image.fromarray(pixels if pixels.dtype == np.uint8 else to_uint8(pixels))
     if path.suffix == ".jpg":
-        Image.fromarray(to_uint8(pixels)).save(buf, format="JPEG", quality=95, **extra)
+        image.save(buf, format="JPEG", quality=95, **extra)
     else:
-        Image.fromarray(to_uint8(pixels)).save(buf, format="PNG", **extra)
+        image.save(buf, format="PNG", **extra)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -107,10 +113,16 @@ def collect_photos(sources: list[Path]) -> list[Path]:
     return photos
 
 
-class _TorchTarget:
-    """A model's float network, run at each photo's size."""
+def _floats(x: np.ndarray) -> np.ndarray:
+    return x.astype(np.float32) / np.float32(255.0) if x.dtype == np.uint8 else x
 
-    def __init__(self, model_id: str, variant: str | None, checkpoint: Path | None) -> None:
+
+class _TorchTarget:
+    """A model's float network, run at each photo's size (``tiles``: by its full-resolution
+    plan at the variant's export size)."""
+
+    def __init__(self, model_id: str, variant: str | None, checkpoint: Path | None,
+                 tiles: bool = False) -> None:
         import torch
 
         from toolkit import registry
@@ -130,11 +142,34 @@ class _TorchTarget:
         self.torch = torch
         self.describe = (f"{model_id}/{self.variant} in torch (float32, "
                          f"{'checkpoint ' + Path(weights.checkpoint).name if weights.checkpoint else 'its own weights'})")
+        self.plan = None
+        if tiles:
+            from toolkit.building import build_for_spec, make_spec
+            from toolkit.fullres import export_plan
 
-    def __call__(self, inputs: list[np.ndarray]) -> np.ndarray:
+            split = self.spec.full_resolution.strategy == "split"
+            self.plan_spec = make_spec(model_id, self.variant, None, "nchw", False, split=split)
+            self.plan_net = build_for_spec(self.plan_spec, weights).eval() if split else self.net
+            self.plan = export_plan(self.plan_spec, self.plan_net)
+            self.describe += f", by its {self.plan['strategy']} plan"
+
+    def _plan_run(self, *feeds: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        tensors = [torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+                   for x in feeds]
+        with torch.no_grad():
+            return self.plan_net(*tensors)[0].numpy().transpose(1, 2, 0)
+
+    def __call__(self, inputs: list[np.ndarray], on_tile=None):
         from toolkit.building import make_spec
         from toolkit.export import check_memory
 
+        if self.plan is not None:
+            from toolkit.fullres import apply_plan
+
+            return apply_plan(self.plan, self._plan_run, inputs, self.plan_spec.model.inputs,
+                              on_tile)
+        inputs = [_floats(x) for x in inputs]
         torch = self.torch
         h, w = inputs[0].shape[:2]
         m = self.spec.size_multiple
@@ -174,25 +209,41 @@ class _ArtifactTarget:
         self.describe = f"{published.artifact.name} ({self.manifest['format']}, " \
                         f"{self.manifest['precision']})"
 
-    def __call__(self, inputs: list[np.ndarray]) -> np.ndarray:
+    def _run(self, *arrays: np.ndarray) -> np.ndarray:
+        """The artifact once, on HWC float32 arrays for each of its inputs."""
         from toolkit.data.io import from_layout, to_layout
+
+        spec = self.spec
+        feeds = {t.name: to_layout(x, spec.layout) for t, x in zip(spec.model.inputs, arrays)}
+        out = self.runner(feeds)[spec.model.outputs[0].name]
+        return from_layout(np.asarray(out, dtype=np.float32), spec.layout)
+
+    def __call__(self, inputs: list[np.ndarray], on_tile=None) -> np.ndarray:
+        from toolkit.fullres import apply_plan
 
         h, w = inputs[0].shape[:2]
         spec = self.spec
-        if not spec.dynamic and (h, w) != (spec.height, spec.width):
-            raise CamkitError(
-                f"the photo is {h}x{w}; this artifact takes {spec.height}x{spec.width} only "
-                f"(static shapes suit NPUs and GPU delegates): export it with --size {h}x{w} "
-                f"or --dynamic, or run the torch model (camkit run {spec.model.model_id}); "
-                f"tiling a photo through a fixed-size artifact is the full-resolution plan's job")
+        plan = self.manifest.get("full_resolution")
+        if not spec.dynamic and (h, w) != (spec.height, spec.width) or spec.thumbnails:
+            if plan is None:
+                raise CamkitError(
+                    f"the photo is {h}x{w}; this artifact takes {spec.height}x{spec.width} only "
+                    f"and its manifest has no full_resolution plan (exported by an older "
+                    f"camkit): export it again, or run the torch model (camkit run "
+                    f"{spec.model.model_id})")
+            if plan.get("strategy") == "resize":
+                import sys
+
+                print(f"note: the {h}x{w} photo is resized to the artifact's "
+                      f"{spec.height}x{spec.width} and the result back (lossy: "
+                      f"{plan.get('why', 'the model has no tile plan')})", file=sys.stderr)
+            return apply_plan(plan, self._run, inputs, spec.model.inputs, on_tile)
         m = spec.model.size_multiple
         if spec.dynamic and (h % m or w % m):
             raise CamkitError(f"the photo is {h}x{w}; {spec.model.model_id} needs sides that are "
                               f"multiples of {m}: crop it, or run the torch model (camkit run "
                               f"{spec.model.model_id}), which pads")
-        feeds = {t.name: to_layout(x, spec.layout) for t, x in zip(spec.model.inputs, inputs)}
-        out = self.runner(feeds)[spec.model.outputs[0].name]
-        return from_layout(np.asarray(out, dtype=np.float32), spec.layout)
+        return self._run(*[_floats(x) for x in inputs])
 
 
 def is_artifact(target: str) -> bool:
@@ -206,7 +257,8 @@ def is_artifact(target: str) -> bool:
 
 def run_photos(target: str, sources: list[Path], out: Path, *, variant: str | None = None,
                checkpoint: Path | None = None, masks: Path | None = None,
-               overwrite: bool = False, progress: bool = True) -> list[Path]:
+               overwrite: bool = False, progress: bool = True, tiles: bool = False
+               ) -> list[Path]:
     """Apply ``target`` (a model id or folder, or an artifact) to the photos of ``sources``;
     returns the results written under ``out`` (module docstring)."""
     import sys
@@ -231,6 +283,9 @@ def run_photos(target: str, sources: list[Path], out: Path, *, variant: str | No
             raise CamkitError(f"{result} exists; pass --overwrite to replace results, or another "
                               f"--out (nothing was written)")
     if is_artifact(target):
+        if tiles:
+            raise CamkitError("--tiles runs a model's torch network by its plan; an artifact "
+                              "follows its manifest's plan already: drop --tiles")
         if variant is not None or checkpoint is not None:
             raise CamkitError("--variant and --checkpoint choose a model's torch weights; an "
                               "artifact is what it is: drop them")
@@ -239,7 +294,7 @@ def run_photos(target: str, sources: list[Path], out: Path, *, variant: str | No
                                  else manifest_path(path))
     else:
         runner = _TorchTarget(registry.resolve_model(target), variant,
-                              None if checkpoint is None else Path(checkpoint))
+                              None if checkpoint is None else Path(checkpoint), tiles)
     spec = runner.spec if isinstance(runner, _TorchTarget) else runner.spec.model
     mask_input = [t for t in spec.inputs if t.role == "mask"]
     if mask_input and masks is None:
@@ -257,14 +312,23 @@ def run_photos(target: str, sources: list[Path], out: Path, *, variant: str | No
         for tensor in spec.inputs:
             if tensor.role == "mask":
                 inputs.append(read_mask(_mask_file(Path(masks), photo_path), *photo.pixels.shape[:2]))
-            else:
+            elif tensor.role == "image":
                 inputs.append(photo.pixels)
-        output = runner(inputs)
+        tile_bar = tqdm(desc=photo_path.name, unit="tile", leave=False, file=sys.stderr,
+                        disable=None if progress else True)
+
+        def on_tile(done: int, total: int, tile_bar=tile_bar) -> None:
+            tile_bar.total = total
+            tile_bar.update(done - tile_bar.n)
+
+        output = runner(inputs, on_tile)
+        tile_bar.close()
         if output.shape[:2] != photo.pixels.shape[:2] or output.shape[2] != 3:
             raise CamkitError(f"{spec.model_id} returned {output.shape} for the "
                               f"{photo.pixels.shape} photo {photo_path.name}; camkit run writes "
                               f"RGB results of the photo's size")
-        write_photo(result, np.clip(output, 0.0, 1.0), photo.icc_profile)
+        write_photo(result, output if output.dtype == np.uint8 else np.clip(output, 0.0, 1.0),
+                    photo.icc_profile)
         written.append(result)
     bar.close()
     return written

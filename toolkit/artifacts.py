@@ -169,6 +169,10 @@ def io_description(spec: ExportSpec) -> dict[str, list[dict[str, Any]]]:
             "layout": spec.layout,
             "value_range": list(t.value_range),
             "color_space": t.color_space,
+            # what the app feeds: "image" (the photo or its tile), "mask", or "thumbnail" of
+            # the input ``of`` (manifest ``full_resolution`` says how it is made)
+            "role": t.role,
+            **({"of": t.of} if t.of else {}),
         }
 
     ins, outs = spec.input_shapes(), spec.output_shapes()

@@ -100,10 +100,25 @@ def parse_size(text: str) -> tuple[int, int]:
     return h, w
 
 
+def build_for_spec(spec: ExportSpec, weights: Weights) -> nn.Module:
+    """The float module an artifact of ``spec`` is exported from (and checked against): the
+    model, or its full-resolution split when the spec has thumbnail inputs
+    (toolkit/fullres_split.py)."""
+    net = build_model(spec.model.model_id, spec.variant, weights)
+    if spec.thumbnails:
+        from toolkit.fullres_split import split_module
+
+        return split_module(spec.model, net)
+    return net
+
+
 def make_spec(
     model_id: str, variant: str, size: tuple[int, int] | None, layout: str, dynamic: bool,
-    io_dtype: str = "float32",
+    io_dtype: str = "float32", split: bool = False,
+    thumbnail: tuple[int, int] | None = None,
 ) -> ExportSpec:
+    """``split``: the model's full-resolution split (a thumbnail input of ``thumbnail``, else
+    the model's default thumbnail size; toolkit/fullres_split.py)."""
     model = registry.model_spec(model_id)
     if io_dtype not in IO_DTYPES:
         raise unknown("I/O dtype (--io)", io_dtype, IO_DTYPES)
@@ -113,4 +128,16 @@ def make_spec(
     m = model.size_multiple
     if height is not None and (height % m or width % m):
         raise CamkitError(f"{model_id} needs height and width divisible by {m}, got {height}x{width}")
+    if thumbnail is not None and not split:
+        raise CamkitError("--thumbnail sizes a full-resolution split: add --split")
+    if split:
+        from toolkit.fullres_split import split_model_spec, thumbnail_size
+
+        if model.full_resolution.strategy != "split":
+            raise CamkitError(f"{model_id} reaches full resolution by "
+                              f"'{model.full_resolution.strategy}', not a split; drop --split")
+        if dynamic:
+            raise CamkitError("--split is for static artifacts (a dynamic one takes the whole "
+                              "photo at once); drop --dynamic or --split")
+        model = split_model_spec(model, thumbnail_size(model, height, width, thumbnail))
     return ExportSpec(model, variant, height, width, layout, io_dtype)

@@ -25,8 +25,8 @@ from toolkit import artifacts, publish, registry
 from toolkit._quiet import quiet
 # models from checkpoints sit below export and the checks (both build the float model); these
 # names stay importable from here
-from toolkit.building import (RANDOM_WEIGHTS_SEED, Weights, build_model,  # noqa: F401
-                              make_spec, parse_size, resolve_weights)
+from toolkit.building import (RANDOM_WEIGHTS_SEED, Weights, build_for_spec,  # noqa: F401
+                              build_model, make_spec, parse_size, resolve_weights)
 from toolkit.conversion._common import SCHEME_FILE, prepare_for_export, torch_runner
 from toolkit.errors import CamkitError
 from toolkit.quantization.calibration import calibration_feeds, is_set_name, sample_feeds
@@ -183,8 +183,9 @@ def export_artifacts(
             raise CamkitError(f"{spec.model.model_id} does not export to {fmt} {precision}: {why} "
                               f"(card.yaml not_exported); drop {precision} for {fmt}")
 
-    model = build_model(spec.model.model_id, spec.variant, weights)
+    model = build_for_spec(spec, weights)
     check_memory(spec, model)
+    plan = full_resolution_plan(spec, model)
     weights_desc = weights.describe()
     prepared = prepare_for_export(model, spec)
     name, feeds = sample_feeds(spec, count=1)[0]
@@ -252,7 +253,8 @@ def export_artifacts(
                             defaults.get(precision, {}),
                             None if not quantized else ptq_record
                             if precision in EQUALIZED_PRECISIONS
-                            else {**ptq_record, "equalize": False, "equalization": None})
+                            else {**ptq_record, "equalize": False, "equalization": None},
+                            plan)
             )
         bar.close()
         _verify_staged(pub.staging, manifests)
@@ -320,6 +322,15 @@ def card_target(spec: ExportSpec) -> AccuracyTarget:
     float for."""
     return AccuracyTarget(None, Path(f"calibration/{spec.model.calibration_set}"),
                           sample_feeds(spec), automatic=True)
+
+
+def full_resolution_plan(spec: ExportSpec, model: nn.Module) -> dict:
+    """The manifest's ``full_resolution`` block for artifacts of ``spec`` exported from
+    ``model`` (toolkit/fullres.py ``export_plan``; measures the tile margin on the model)."""
+    from toolkit.fullres import export_plan
+
+    with quiet():
+        return export_plan(spec, model)
 
 
 def _sample_parity(runner, reference, spec: ExportSpec, samples: list) -> dict:
@@ -431,9 +442,10 @@ def _run_export(module, fmt, prepared, spec, precision, out_dir, calib, float_la
 
 def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _Sample, calib,
                 calib_desc=None, search: _AccuracySearch | None = None,
-                defaults: dict[str, str] | None = None, ptq_record: dict | None = None) -> Path:
+                defaults: dict[str, str] | None = None, ptq_record: dict | None = None,
+                plan: dict | None = None) -> Path:
     """One artifact; ``defaults``: the model's default float layers for this precision, each with
-    why it stays float."""
+    why it stays float; ``plan``: its ``full_resolution`` block."""
     defaults = defaults or {}
     module = registry.format_module(fmt)
     stem = artifacts.artifact_stem(spec, precision)
@@ -483,6 +495,8 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _
         "layout": spec.layout,
         "dynamic": spec.dynamic,
         "io": artifacts.io_description(spec),
+        # how an app processes a photo of any size with this artifact (toolkit/fullres.py)
+        "full_resolution": plan,
         "artifact": {
             "file": final.name,
             "sha256": artifacts.sha256_path(final),

@@ -68,10 +68,10 @@ class TilePlan:
 
     @classmethod
     def from_json(cls, raw: dict) -> TilePlan:
-        if raw.get("version") != PLAN_VERSION or raw.get("strategy") != "tiles":
+        if raw.get("version") != PLAN_VERSION or raw.get("strategy") not in ("tiles", "split"):
             raise CamkitError(f"full_resolution plan version {raw.get('version')} / strategy "
-                              f"{raw.get('strategy')!r} is not one this camkit reads "
-                              f"(version {PLAN_VERSION}, tiles)")
+                              f"{raw.get('strategy')!r} has no tiles this camkit reads "
+                              f"(version {PLAN_VERSION}, tiles or split)")
         return cls(int(raw["tile"][0]), int(raw["tile"][1]), int(raw["margin"]),
                    int(raw["blend"]), int(raw.get("align", 1)))
 
@@ -111,53 +111,124 @@ def grid(height: int, width: int, plan: TilePlan) -> list[tuple[int, int]]:
             for left in starts(max(width, plan.tile_w), plan.tile_w, plan.overlap, plan.align)]
 
 
-def _reflect_to(image: np.ndarray, height: int, width: int) -> np.ndarray:
-    ph, pw = max(0, height - image.shape[0]), max(0, width - image.shape[1])
-    if not ph and not pw:
-        return image
-    if ph >= image.shape[0] or pw >= image.shape[1]:  # reflection needs more than the photo
-        return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="symmetric")
-    return np.pad(image, ((0, ph), (0, pw), (0, 0)), mode="reflect")
+def reflect_index(index: np.ndarray, length: int) -> np.ndarray:
+    """Indices past either end of ``0..length-1`` folded back by reflection without repeating
+    the edge (numpy's and torch's "reflect"), repeatedly when they reach past a whole side."""
+    if length == 1:
+        return np.zeros_like(index)
+    period = 2 * (length - 1)
+    folded = np.mod(index, period)
+    return np.where(folded >= length, period - folded, folded)
 
 
-def run_tiled(run: Callable[[np.ndarray], np.ndarray], image: np.ndarray, plan: TilePlan,
-              on_tile: Callable[[int, int], None] | None = None) -> np.ndarray:
-    """``run`` (tile HWC -> output HWC of the same size) over ``image`` by ``plan``; the blended
-    HWC float32 result, of the image's size. ``on_tile(done, total)`` reports progress.
+def crop_reflected(image: np.ndarray, top: int, left: int, height: int, width: int
+                   ) -> np.ndarray:
+    """``image[top:top+height, left:left+width]`` of the photo reflected past its borders, as
+    float32 in [0, 1] (uint8 photos are divided by 255); copies only the tile."""
+    rows = reflect_index(np.arange(top, top + height), image.shape[0])
+    cols = reflect_index(np.arange(left, left + width), image.shape[1])
+    tile = image[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1] if (
+        rows[-1] - rows[0] == height - 1 and cols[-1] - cols[0] == width - 1) else image[
+        np.ix_(rows, cols)]
+    if tile.dtype == np.uint8:
+        return tile.astype(np.float32) / np.float32(255.0)
+    return np.ascontiguousarray(tile, dtype=np.float32)
 
-    Memory: the output and weight accumulators (the photo's size, float32) and one tile."""
-    height, width = image.shape[:2]
+
+def padded_size(height: int, width: int, plan: TilePlan) -> tuple[int, int]:
+    """The photo's size after reflection up to the tile size and the alignment multiple."""
     a = plan.align
-    padded = _reflect_to(image, max(plan.tile_h, -(-height // a) * a),
-                         max(plan.tile_w, -(-width // a) * a))
-    ph, pw = padded.shape[:2]
+    return max(plan.tile_h, -(-height // a) * a), max(plan.tile_w, -(-width // a) * a)
+
+
+def _to_out(acc: np.ndarray, weight: np.ndarray, dtype) -> np.ndarray:
+    if (weight <= 0).any():  # cannot happen with a valid plan; a bug must not pass silently
+        raise CamkitError("tile weights left a pixel uncovered; report this plan as a bug")
+    values = acc / weight
+    if dtype == np.uint8:
+        return (np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    return values.astype(dtype)
+
+
+def run_tiled(run: Callable[..., np.ndarray], image: np.ndarray | list[np.ndarray],
+              plan: TilePlan, on_tile: Callable[[int, int], None] | None = None,
+              out: np.ndarray | None = None, dtype=np.float32) -> np.ndarray:
+    """``run`` (tile HWC float32 -> output HWC of the same size; one tile per image when
+    ``image`` is a list: an inpainting photo and its mask) over ``image`` by ``plan``; the
+    blended result of the image's size, float32 (or ``dtype`` uint8: rounded, clipped to
+    [0, 1] first) written into ``out`` when given. ``on_tile(done, total)`` reports progress.
+    Photos may be uint8 (0..255) or float (0..1).
+
+    Memory: the result, plus one band of the tile height across the photo (float32 sums and
+    weights) and one tile: rows are finished and written out as soon as no later tile row
+    reaches them. The photo is never copied (tiles past its border are reflected per tile)."""
+    images = image if isinstance(image, list) else [image]
+    height, width = images[0].shape[:2]
+    ph, pw = padded_size(height, width, plan)
     tiles = grid(ph, pw, plan)
     tops = sorted({t for t, _ in tiles})
     lefts = sorted({left for _, left in tiles})
-    out = None
-    weight = np.zeros((ph, pw, 1), np.float32)
-    for i, (top, left) in enumerate(tiles):
-        result = np.asarray(run(padded[top:top + plan.tile_h, left:left + plan.tile_w]),
-                            dtype=np.float32)
-        if result.shape[:2] != (plan.tile_h, plan.tile_w):
-            raise CamkitError(f"the model returned {result.shape[:2]} for a "
-                              f"{plan.tile_h}x{plan.tile_w} tile; tiling needs same-size outputs")
-        if out is None:
-            out = np.zeros((ph, pw, result.shape[2]), np.float32)
+    band = None  # float32 sums and weights of rows [band_top, band_top + tile_h)
+    band_top = 0
+    done = 0
+    for top in tops:
+        if band is not None and top > band_top:  # rows above this tile row are final
+            finished = min(top, height) - band_top
+            if finished > 0:
+                out[band_top:band_top + finished] = _to_out(
+                    band[0][:finished, :width], band[1][:finished, :width], out.dtype)
+            shift = top - band_top
+            acc, wt = np.zeros_like(band[0]), np.zeros_like(band[1])
+            acc[:plan.tile_h - shift], wt[:plan.tile_h - shift] = band[0][shift:], band[1][shift:]
+            band, band_top = (acc, wt), top
         wy = ramp(plan.tile_h, top > 0, top < tops[-1], plan.margin, plan.blend)
-        wx = ramp(plan.tile_w, left > 0, left < lefts[-1], plan.margin, plan.blend)
-        w = (wy[:, None] * wx[None, :]).astype(np.float32)[..., None]
-        out[top:top + plan.tile_h, left:left + plan.tile_w] += result * w
-        weight[top:top + plan.tile_h, left:left + plan.tile_w] += w
-        if on_tile is not None:
-            on_tile(i + 1, len(tiles))
-    if (weight <= 0).any():  # cannot happen with a valid plan; a bug must not pass silently
-        raise CamkitError("tile weights left a pixel uncovered; report this plan as a bug")
-    return (out / weight)[:height, :width]
+        for left in lefts:
+            crops = [crop_reflected(x, top, left, plan.tile_h, plan.tile_w) for x in images]
+            result = np.asarray(run(*crops), dtype=np.float32)
+            if result.shape[:2] != (plan.tile_h, plan.tile_w):
+                raise CamkitError(f"the model returned {result.shape[:2]} for a "
+                                  f"{plan.tile_h}x{plan.tile_w} tile; tiling needs same-size "
+                                  f"outputs")
+            if band is None:
+                band = (np.zeros((plan.tile_h, pw, result.shape[2]), np.float32),
+                        np.zeros((plan.tile_h, pw, 1), np.float32))
+                if out is None:
+                    out = np.zeros((height, width, result.shape[2]), dtype)
+            wx = ramp(plan.tile_w, left > 0, left < lefts[-1], plan.margin, plan.blend)
+            w = (wy[:, None] * wx[None, :]).astype(np.float32)[..., None]
+            band[0][:, left:left + plan.tile_w] += result * w
+            band[1][:, left:left + plan.tile_w] += w
+            done += 1
+            if on_tile is not None:
+                on_tile(done, len(tiles))
+    rest = min(height - band_top, plan.tile_h)
+    out[band_top:band_top + rest] = _to_out(band[0][:rest, :width], band[1][:rest, :width],
+                                            out.dtype)
+    return out
+
+
+def thumbnail(image: np.ndarray, height: int, width: int, mask: bool = False) -> np.ndarray:
+    """The whole photo shrunk to ``height`` x ``width`` by adaptive average pooling (torch's
+    ``adaptive_avg_pool2d`` bins: output row i averages input rows floor(i*H/h) up to
+    ceil((i+1)*H/h), columns likewise), float32 in [0, 1]; a mask's thumbnail marks a hole
+    where its bin holds more than half hole. Separable, one output row at a time: memory is
+    the thumbnail and one row band, never a float copy of the photo. The apps' cores do the
+    same arithmetic (manifest ``full_resolution.thumbnails[].resize``: "adaptive_average")."""
+    src_h, src_w = image.shape[:2]
+    scale = np.float32(255.0) if image.dtype == np.uint8 else np.float32(1.0)
+    rows = np.empty((height, src_w, image.shape[2]), np.float32)
+    for i in range(height):
+        a, b = (i * src_h) // height, -(-((i + 1) * src_h) // height)
+        rows[i] = image[a:b].astype(np.float32).mean(axis=0) / scale
+    small = np.empty((height, width, image.shape[2]), np.float32)
+    for j in range(width):
+        a, b = (j * src_w) // width, -(-((j + 1) * src_w) // width)
+        small[:, j] = rows[:, a:b].mean(axis=1)
+    return (small > 0.5).astype(np.float32) if mask else small
 
 
 def receptive_radius(net, in_channels: tuple[int, ...], size: int = 96,
-                     mass: float = 1e-4, seed: int = 0) -> dict:
+                     mass: float = 1e-4, seed: int = 0, fixed: tuple = ()) -> dict:
     """The measured receptive field of a torch image model, for tile margins.
 
     The gradient of one output pixel (the centre, summed over channels) with respect to every
@@ -166,13 +237,14 @@ def receptive_radius(net, in_channels: tuple[int, ...], size: int = 96,
     Chebyshev distance from the centre with a non-zero gradient), ``radius`` (the smallest
     radius whose window holds all but ``mass`` of the gradient's absolute sum) and ``global``
     (True when the support reaches the input's border: a global operation such as a mean or an
-    instance norm, which tiles cannot reproduce)."""
+    instance norm, which tiles cannot reproduce). ``fixed``: further inputs (tensors, e.g. a
+    split's thumbnails) passed after the measured ones and held constant."""
     import torch
 
     g = torch.Generator().manual_seed(seed)
     inputs = [torch.rand(1, c, size, size, generator=g, requires_grad=True) for c in in_channels]
     net = net.eval()
-    out = net(*inputs)
+    out = net(*inputs, *fixed)
     c = size // 2
     out[0, :, c, c].sum().backward()
     grad = sum(x.grad[0].abs().sum(0) for x in inputs).numpy().astype(np.float64)
@@ -188,3 +260,143 @@ def receptive_radius(net, in_channels: tuple[int, ...], size: int = 96,
             break
     return {"support": support, "radius": radius, "mass": mass, "size": size,
             "global": support >= c - 1}
+
+
+#: the largest input side ``measure_margin`` tries; a support that reaches its border is global
+MEASURE_MAX = 512
+#: the gradient mass an approximate margin may leave outside (when the support does not fit)
+APPROX_MASS = 1e-6
+
+
+def measure_margin(module, inputs: tuple, tile: tuple[int, int], multiple: int,
+                   blend: int = 16) -> dict:
+    """The tile margin of ``module`` (the float torch module an artifact is exported from, with
+    its weights): its receptive field measured by ``receptive_radius`` on inputs of 128, 256,
+    then 512 px (the first where the support stays inside). ``inputs``: (channels, fixed
+    tensor or None) per input; fixed ones (a split's thumbnails) are held constant. The margin
+    is the support (exact tiles) when the tile has room for it, else the radius holding all but
+    ``APPROX_MASS`` of the gradient (approximate, and said so). ``global``: no margin fits."""
+    measured = [c for c, fixed in inputs if fixed is None]
+    fixed = tuple(f for _, f in inputs if f is not None)
+    rf = None
+    for size in (128, 256, MEASURE_MAX):
+        size = max(multiple, size // multiple * multiple)
+        rf = receptive_radius(module, tuple(measured), size=size, mass=APPROX_MASS,
+                              fixed=fixed)
+        if not rf["global"]:
+            break
+    info = {"support": rf["support"], "radius": rf["radius"], "mass": APPROX_MASS,
+            "input": rf["size"], "global": rf["global"],
+            "how": "gradient of the centre output pixel w.r.t. a seeded random input "
+                   "(toolkit.fullres.receptive_radius), with the exported weights"}
+    if rf["global"]:
+        return {**info, "margin": None, "exact": False}
+    room = (min(tile) // 2 - 1 - blend) // 2  # a side must exceed 2 x (2 x margin + blend)
+    if rf["support"] <= room:
+        return {**info, "margin": rf["support"], "exact": True}
+    if rf["radius"] <= room:
+        return {**info, "margin": rf["radius"], "exact": False}
+    return {**info, "margin": None, "exact": False}
+
+
+def thumbnail_rule(role: str) -> str:
+    """How the thumbnail of an input of ``role`` is made (``thumbnail``), as the manifest says."""
+    return "adaptive_average_threshold" if role == "mask" else "adaptive_average"
+
+
+def export_plan(spec, module, blend: int = 16) -> dict:
+    """The manifest's ``full_resolution`` block for an artifact of ``spec`` (an ExportSpec)
+    exported from the float torch ``module`` (the model, or its split): the whole contract an
+    app needs to process a photo of any size, nothing model-specific.
+
+    * dynamic artifacts: ``whole`` (each photo at its own size, reflected up to the multiple);
+    * ``tiles`` and ``split`` (with its thumbnails): the ``TilePlan`` of the artifact's size,
+      its margin measured on ``module`` (``measure_margin``); a split also lists its thumbnail
+      inputs, what each is the thumbnail of, their size and resize rule;
+    * ``resize`` (lossy): declared by the model, a split model exported whole (without
+      ``--split``), or a tile margin that does not fit the artifact's size."""
+    import torch
+
+    model = spec.model
+    declared = model.full_resolution
+    m = model.size_multiple
+    base = {"version": PLAN_VERSION}
+    if spec.dynamic:
+        return {**base, "strategy": "whole", "size_multiple": m, "border": "reflect",
+                "why": "a dynamic artifact takes each photo at its own size, reflected up to a "
+                       f"multiple of {m} and cropped back; memory grows with the photo"}
+    resize = {**base, "strategy": "resize", "lossy": True, "size": [spec.height, spec.width],
+              "resize_in": "area", "resize_out": "bicubic"}
+    if declared.strategy == "resize":
+        return {**resize, "why": declared.why}
+    if declared.strategy == "split" and not spec.thumbnails:
+        return {**resize, "why": f"exported whole ({declared.why}); export with --split to "
+                                 "process photos of any size by tiles"}
+    g = torch.Generator().manual_seed(1)
+    inputs = [(t.channels, None if t.role != "thumbnail" else
+               torch.rand(t.shape(None, None), generator=g)) for t in model.inputs]
+    rf = measure_margin(module.eval(), inputs, (spec.height, spec.width), m, blend)
+    if rf["margin"] is None:
+        return {**resize, "receptive_field": rf,
+                "why": (f"the receptive field reaches past {rf['input']} px (a global "
+                        f"operation): {declared.why}" if rf["global"] else
+                        f"a margin of {rf['radius']} px (the measured receptive field) does not "
+                        f"fit a {spec.height}x{spec.width} tile: export a larger --size")}
+    plan = TilePlan(spec.height, spec.width, rf["margin"], blend, m)
+    raw = {**plan.to_json(), "strategy": declared.strategy, "exact": rf["exact"],
+           "receptive_field": {k: v for k, v in rf.items() if k not in ("margin", "exact")},
+           "why": declared.why}
+    if spec.thumbnails:
+        roles = {t.name: t.role for t in model.inputs}
+        raw["thumbnails"] = [{"input": t.name, "of": t.of, "size": list(t.size),
+                              "resize": thumbnail_rule(roles[t.of])} for t in spec.thumbnails]
+    return raw
+
+
+def _resize(image: np.ndarray, height: int, width: int, method: str) -> np.ndarray:
+    """HWC float32 [0, 1] (or uint8) resized by PIL per channel in float: "area" (box), or
+    "bicubic"."""
+    from PIL import Image
+
+    resample = {"area": Image.Resampling.BOX, "bicubic": Image.Resampling.BICUBIC}[method]
+    x = image.astype(np.float32) / (255.0 if image.dtype == np.uint8 else 1.0)
+    return np.stack([np.asarray(Image.fromarray(x[..., c]).resize((width, height), resample))
+                     for c in range(x.shape[2])], axis=-1).astype(np.float32)
+
+
+def apply_plan(plan: dict, run: Callable[..., np.ndarray], inputs: list[np.ndarray],
+               tensors, on_tile: Callable[[int, int], None] | None = None,
+               dtype=np.uint8) -> np.ndarray:
+    """A photo through a fixed-size artifact by its manifest's ``full_resolution`` ``plan``.
+
+    ``run(*feeds)`` runs the artifact once on HWC float32 arrays, one per tensor of ``tensors``
+    (the artifact's inputs, TensorSpecs: images, masks, thumbnails in that order);
+    ``inputs``: the photo's arrays for the non-thumbnail tensors (uint8 or float [0, 1], a mask
+    0/1). Returns the result at the photo's size as ``dtype`` (uint8: what is written). The
+    thumbnails are made once per photo (``thumbnail``) and fed with every tile."""
+    strategy = plan.get("strategy")
+    if plan.get("version") != PLAN_VERSION:
+        raise CamkitError(f"full_resolution plan version {plan.get('version')} is not one this "
+                          f"camkit reads ({PLAN_VERSION}); upgrade camkit or re-export")
+    height, width = inputs[0].shape[:2]
+    own = [t for t in tensors if t.role != "thumbnail"]
+    if strategy in ("tiles", "split"):
+        thumbs = []
+        for t in tensors:
+            if t.role == "thumbnail":
+                source = next(i for i, s in enumerate(own) if s.name == t.of)
+                thumbs.append(thumbnail(inputs[source], *t.size, mask=own[source].role == "mask"))
+        return run_tiled(lambda *tiles: run(*tiles, *thumbs), list(inputs),
+                         TilePlan.from_json(plan), on_tile=on_tile, dtype=dtype)
+    if strategy == "resize":
+        h, w = plan["size"]
+        small = [(_resize(x, h, w, "area") > 0.5).astype(np.float32) if t.role == "mask"
+                 else _resize(x, h, w, "area") for t, x in zip(own, inputs)]
+        out = _resize(np.asarray(run(*small), np.float32), height, width, "bicubic")
+        if on_tile is not None:
+            on_tile(1, 1)
+        if dtype == np.uint8:
+            return (np.clip(out, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+        return out.astype(dtype)
+    raise CamkitError(f"full_resolution strategy {strategy!r} is not one this camkit runs "
+                      f"through a fixed-size artifact (tiles, split, resize)")

@@ -43,14 +43,46 @@ class TensorSpec:
     dtype: str = "float32"
     description: str = ""
     #: what feeds this input: "image" (a photo, resized like one) or "mask" (1 channel, 1 = hole,
-    #: 0 = keep; sample and calibration inputs get a seeded toolkit.data.masks.sample_mask)
+    #: 0 = keep; sample and calibration inputs get a seeded toolkit.data.masks.sample_mask), or
+    #: "thumbnail": the whole photo's input ``of`` shrunk to ``size`` (a full-resolution split,
+    #: toolkit/fullres.py ``thumbnail``), whatever size the other inputs have
     role: str = "image"
+    #: a fixed (height, width), whatever the export's size (thumbnails); None: the export's size
+    size: tuple[int, int] | None = None
+    #: for a thumbnail: the name of the input it is the thumbnail of
+    of: str = ""
 
     def shape(self, height: int | None, width: int | None, layout: str = "nchw") -> tuple:
         """Shape with batch 1; ``None`` marks a dynamic dimension."""
+        if self.size is not None:
+            height, width = self.size
         if layout == "nhwc":
             return (1, height, width, self.channels)
         return (1, self.channels, height, width)
+
+
+#: how a model reaches photos larger than its artifact (toolkit/fullres.py, docs/full_resolution.md)
+FULL_RES_STRATEGIES = {
+    "tiles": "tiles of the artifact's size, overlapping by the measured receptive field, blended",
+    "split": "the artifact takes a thumbnail of the whole photo beside each tile; what is global "
+    "in the model (a condition vector, instance-norm statistics, pooled channel attention) comes "
+    "from the thumbnail, the rest runs per tile",
+    "resize": "the photo is resized to the artifact's size and the result back (lossy: the "
+    "fallback for models whose global operations cannot be split off)",
+}
+
+
+@dataclass(frozen=True)
+class FullResolution:
+    """A model's declared way to full resolution (``FULL_RES_STRATEGIES``); the tile margins
+    are measured at export (``toolkit.fullres.receptive_radius``), never declared."""
+
+    strategy: str = "resize"
+    #: split: the thumbnail's size is the artifact's divided by this (rounded to the size
+    #: multiple); ``camkit export --thumbnail HxW`` overrides it
+    thumbnail_divisor: int = 4
+    #: why this strategy (what is global in the model, what was measured)
+    why: str = "the model declares no full-resolution plan"
 
 
 @dataclass(frozen=True)
@@ -76,6 +108,8 @@ class ModelSpec:
     #: crop) or "crop" (centre crop when large enough: for tasks where resizing changes the
     #: problem, e.g. a blur's size in pixels)
     data_fit: str = "resize"
+    #: how photos larger than the artifact are processed (``FullResolution``)
+    full_resolution: FullResolution = field(default_factory=FullResolution)
 
 
 @dataclass(frozen=True)
@@ -101,6 +135,11 @@ class ExportSpec:
             return self.model.default_size[self.variant]
         return (self.height, self.width)
 
+    @property
+    def thumbnails(self) -> tuple[TensorSpec, ...]:
+        """The thumbnail inputs of a full-resolution split export (empty otherwise)."""
+        return tuple(t for t in self.model.inputs if t.role == "thumbnail")
+
     def input_shapes(self) -> dict[str, tuple]:
         return {t.name: t.shape(self.height, self.width, self.layout) for t in self.model.inputs}
 
@@ -110,6 +149,8 @@ class ExportSpec:
     def tags(self) -> list[str]:
         """Name tags that tell artifacts of one variant and precision apart."""
         tags = []
+        if self.thumbnails:
+            tags.append("split")
         if self.layout == "nhwc":
             tags.append("nhwc")
         if self.io_dtype != "float32":

@@ -23,7 +23,7 @@ from toolkit._quiet import quiet
 from toolkit.checks.metrics import max_abs, psnr_db, ssim
 from toolkit.conversion._common import torch_runner
 from toolkit.errors import CamkitError, check_count
-from toolkit.building import Weights, build_model
+from toolkit.building import Weights, build_for_spec
 from toolkit.spec import FLOAT_PRECISIONS
 from toolkit.quantization.calibration import (calibration_feeds, calibration_set, feeds_for,
                                                photo_channels)
@@ -136,6 +136,13 @@ def spec_from_manifest(manifest: dict[str, Any]) -> ExportSpec:
     h, w = (shape[1], shape[2]) if manifest["layout"] == "nhwc" else (shape[2], shape[3])
     first = manifest["io"]["inputs"][0]
     io_dtype = first["dtype"] if first.get("quantization") else "float32"  # older: no quantization
+    thumbs = [t for t in manifest["io"]["inputs"] if t.get("role") == "thumbnail"]
+    if thumbs:  # a full-resolution split: the model with its thumbnail inputs
+        from toolkit.fullres_split import split_model_spec
+
+        shape = thumbs[0]["shape"]
+        size = (shape[1], shape[2]) if manifest["layout"] == "nhwc" else (shape[2], shape[3])
+        model = split_model_spec(model, size)
     return ExportSpec(model, variant, h, w, manifest["layout"], io_dtype)
 
 
@@ -175,11 +182,10 @@ class References:
         self._outputs: dict[tuple, dict[str, np.ndarray]] = {}
 
     def get(self, spec: ExportSpec, weights: Weights):
-        key = (spec.model.model_id, spec.variant, spec.layout, weights.checkpoint, weights.random_seed)
+        key = (spec.model.model_id, spec.variant, spec.layout, weights.checkpoint,
+               weights.random_seed, tuple(t.size for t in spec.thumbnails))
         if key not in self._models:
-            self._models[key] = torch_runner(
-                build_model(spec.model.model_id, spec.variant, weights), spec
-            )
+            self._models[key] = torch_runner(build_for_spec(spec, weights), spec)
         run = self._models[key]
 
         def cached(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -302,7 +308,7 @@ def _check_simulated(result, fmt, manifest, spec, weights, tolerance, max_images
         "torch float model rebuilt from the checkpoint, against the artifact's quantized torch "
         "graph (quantize/dequantize simulated in float32; the runtime itself did not run)"
     )
-    model = build_model(spec.model.model_id, spec.variant, weights)
+    model = build_for_spec(spec, weights)
     try:
         with quiet():
             runner = fmt.simulated_runner(

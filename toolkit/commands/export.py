@@ -36,6 +36,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--size", help="static input size HEIGHTxWIDTH (default: the variant's)")
     p.add_argument("--dynamic", action="store_true",
                    help="dynamic height and width (ONNX, Core ML; LiteRT where supported)")
+    p.add_argument("--split", action="store_true",
+                   help="export the model's full-resolution split: the artifact takes a "
+                   "thumbnail of the whole photo beside each tile and takes every global "
+                   "statistic (CSRNet's condition, instance norms, pooled attention) from it, so "
+                   "photos of any size run by tiles (camkit list shows each model's plan; "
+                   "docs/full_resolution.md)")
+    p.add_argument("--thumbnail", metavar="HxW",
+                   help="with --split: the thumbnail's size (default: the export size / 4)")
     p.add_argument("--format", default=None,
                    help="comma list of formats (default: every format whose extra is installed)")
     p.add_argument("--precision", default="fp32",
@@ -106,7 +114,8 @@ def run(args: argparse.Namespace) -> int:
     precisions = csv_list(args.precision)
     size = parse_size(args.size) if args.size else None
     spec = make_spec(model_id, variant, size, "nhwc" if args.nhwc else "nchw", args.dynamic,
-                     args.io)
+                     args.io, args.split,
+                     parse_size(args.thumbnail) if args.thumbnail else None)
     weights = resolve_weights(model_id, variant, args.checkpoint, args.random_weights)
     from toolkit.quantization import options
 

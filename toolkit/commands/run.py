@@ -15,14 +15,18 @@ DESCRIPTION = (
     "applied) and with the photo's ICC colour profile. TARGET is a model (id or folder: "
     "its float torch network, at each photo's size) or an artifact (its file or "
     ".manifest.json: the exported model in its runtime, after its files are verified). A "
-    "static artifact takes its own size only: for other sizes export with --size or "
-    "--dynamic, or run the model. Existing results are kept unless --overwrite."
+    "photo of another size than a static artifact's goes through the manifest's "
+    "full_resolution plan: tiles overlapping by the measured receptive field and blended, a "
+    "split's tiles fed with the photo's thumbnail, or a lossy resize (camkit list shows each "
+    "model's plan; docs/full_resolution.md), one tile at a time. Existing results are kept "
+    "unless --overwrite."
 )
 EPILOG = """\
 examples:
   camkit run retouch_csrnet my_photos/ --out retouched/
   camkit run artifacts/retouch_csrnet/paper/retouch_csrnet-paper-w8a8.tflite photo.png --out out/
-  camkit run inpaint_edgeconnect photos/ --masks masks/ --out filled/"""
+  camkit run inpaint_edgeconnect photos/ --masks masks/ --out filled/
+  camkit run enhance_dense_unet big_photo.jpg --tiles --out out/   # torch, by the tile plan"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -38,6 +42,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="a model's checkpoint (default: the one it ships)")
     p.add_argument("--masks", type=Path, metavar="DIR",
                    help="inpainting: a mask per photo, same name stem, white = hole")
+    p.add_argument("--tiles", action="store_true",
+                   help="a model: run its torch network by its full-resolution plan at the "
+                   "variant's export size (what its artifacts do), not the whole photo at once")
     p.add_argument("--overwrite", action="store_true", help="replace existing results")
     models_option(p)
 
@@ -46,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.apply import run_photos
 
     written = run_photos(args.target, args.photos, args.out, variant=args.variant,
-                         checkpoint=args.checkpoint, masks=args.masks, overwrite=args.overwrite)
+                         checkpoint=args.checkpoint, masks=args.masks, overwrite=args.overwrite,
+                         tiles=args.tiles)
     print(f"wrote {len(written)} result(s) in {args.out}")
     return 0

@@ -10,9 +10,36 @@ import torch
 from torch import nn
 
 
+class _Statistics:
+    """Where ``spatial_mean`` is: off (compute), recording (compute and keep), or replaying
+    (return what was kept, in order, and compute nothing). A full-resolution split
+    (toolkit/fullres_split.py) runs the network on the photo's thumbnail while recording, then
+    on a tile while replaying: every global statistic of the tile's pass is the thumbnail's."""
+
+    mode: str | None = None
+    kept: list = []
+
+
+STATISTICS = _Statistics()
+
+
+def spatial_mean(x: torch.Tensor, square: bool = False) -> torch.Tensor:
+    """Mean of ``x`` (of ``x * x`` with ``square``) over height and width, kept as (N, C, 1, 1):
+    every global statistic of the models goes through here, so a full-resolution split can take
+    it from the thumbnail (``STATISTICS``)."""
+    if STATISTICS.mode == "replay":
+        if not STATISTICS.kept:
+            raise RuntimeError("a split replayed more statistics than its thumbnail pass kept")
+        return STATISTICS.kept.pop(0)
+    mean = (x * x if square else x).mean(dim=(2, 3), keepdim=True)
+    if STATISTICS.mode == "record":
+        STATISTICS.kept.append(mean)
+    return mean
+
+
 def global_mean(x: torch.Tensor) -> torch.Tensor:
     """Mean over height and width, (N, C, H, W) -> (N, C). Works for any input size."""
-    return x.mean(dim=(2, 3))
+    return spatial_mean(x).flatten(1)
 
 
 class GlobalFeatureModulation(nn.Module):
@@ -73,8 +100,8 @@ class InstanceNorm(nn.Module):
         self.shift = nn.Parameter(torch.zeros(channels))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        centred = x - x.mean(dim=(2, 3), keepdim=True)
-        var = (centred * centred).mean(dim=(2, 3), keepdim=True)
+        centred = x - spatial_mean(x)
+        var = spatial_mean(centred, square=True)
         c = self.scale.shape[0]
         return centred * torch.rsqrt(var + self.eps) * self.scale.reshape(1, c, 1, 1) + (
             self.shift.reshape(1, c, 1, 1)

@@ -122,15 +122,23 @@ def feeds_for(
     and the parity checks.
     """
     height, width = size or spec.sample_size
-    feeds = {}
+    feeds, hwc = {}, {}
     for tensor in spec.model.inputs:
         if tensor.role == "mask":
-            feeds[tensor.name] = to_layout(_mask_for(name, height, width, mask_hw1), spec.layout)
+            hwc[tensor.name] = _mask_for(name, height, width, mask_hw1)
+            feeds[tensor.name] = to_layout(hwc[tensor.name], spec.layout)
         elif tensor.role == "image":
-            feeds[tensor.name] = to_layout(resize_cover(image_hwc, height, width), spec.layout)
+            hwc[tensor.name] = resize_cover(image_hwc, height, width)
+            feeds[tensor.name] = to_layout(hwc[tensor.name], spec.layout)
+        elif tensor.role == "thumbnail":  # of the fitted input: the whole photo the model sees
+            from toolkit.fullres import thumbnail
+
+            source = next(t for t in spec.model.inputs if t.name == tensor.of)
+            feeds[tensor.name] = to_layout(thumbnail(hwc[tensor.of], *tensor.size,
+                                                     mask=source.role == "mask"), spec.layout)
         else:
             raise CamkitError(f"{spec.model.model_id}: input {tensor.name} has unknown role "
-                              f"{tensor.role!r} (image or mask)")
+                              f"{tensor.role!r} (image, mask or thumbnail)")
     return feeds
 
 

@@ -49,7 +49,7 @@ from torch import nn
 
 from toolkit.checkpoints import load_weights
 from toolkit.errors import CamkitError
-from toolkit.spec import ModelSpec, TensorSpec
+from toolkit.spec import FullResolution, ModelSpec, TensorSpec
 
 LEVELS = 3
 
@@ -293,6 +293,9 @@ SPEC = ModelSpec(
     calibration_set="photos_pd_blur",  # blurry photos, as the camera's would be (deblur_nafnet's)
     baselines=("richardson_lucy", "wiener"),
     data_fit="crop",  # resizing a blurry photo would rescale its blur
+    full_resolution=FullResolution(
+        "split", why="its NAFNet pools the whole image in every block's channel attention; the "
+        "pooled vectors come from the thumbnail, the rest runs on tiles"),
 )
 
 

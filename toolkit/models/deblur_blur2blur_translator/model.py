@@ -17,7 +17,7 @@ from pathlib import Path
 from toolkit.checkpoints import load_weights
 from toolkit.errors import CamkitError
 from toolkit.models.deblur_blur2blur.model import TRANSLATORS, Translator
-from toolkit.spec import ModelSpec, TensorSpec
+from toolkit.spec import FullResolution, ModelSpec, TensorSpec
 
 VARIANTS = TRANSLATORS
 
@@ -35,6 +35,8 @@ SPEC = ModelSpec(
     default_size={"paper": (720, 1280), "mobile": (720, 1280), "tiny": (64, 64)},
     size_multiple=4,  # two 2x levels
     calibration_set="photos_pd_blur",  # blurry photos, as the camera's would be (deblur_nafnet's)
+    full_resolution=FullResolution(
+        "tiles", why="convolutions only: the receptive field is finite (measured at export)"),
 )
 
 

@@ -20,7 +20,8 @@ c->2c + PixelShuffle(2) (so c -> c/2 at twice the size), add the encoder skip, i
 
 Export choices (each the same function as the paper's, written so every converter lowers it):
 
-* **Channel-attention pooling is ``x.mean((2, 3), keepdim=True)``**, not AdaptiveAvgPool2d (whose
+* **Channel-attention pooling is ``x.mean((2, 3), keepdim=True)``** (``_blocks.spatial_mean``,
+  so a full-resolution split can take it from the photo's thumbnail), not AdaptiveAvgPool2d (whose
   kernel size depends on the input size) and not the test-time local converter (TLC, section
   4.4 / ``NAFNetLocal``), which replaces the global pool by a sliding-window mean whose window
   depends on the training patch size. TLC gains the paper ~0.1-0.3 dB at full resolution; it is
@@ -46,7 +47,8 @@ from torch import nn
 
 from toolkit.checkpoints import load_weights
 from toolkit.errors import CamkitError
-from toolkit.spec import ModelSpec, TensorSpec
+from toolkit.models._blocks import spatial_mean
+from toolkit.spec import FullResolution, ModelSpec, TensorSpec
 
 # ------------------------------------------------------------------------------------- blocks
 
@@ -96,7 +98,7 @@ class ChannelAttention(nn.Module):
         self.conv = nn.Conv2d(channels, channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x * self.conv(x.mean(dim=(2, 3), keepdim=True))
+        return x * self.conv(spatial_mean(x))
 
 
 class NAFBlock(nn.Module):
@@ -234,6 +236,9 @@ SPEC = ModelSpec(
     calibration_set="photos_pd_blur",
     baselines=("richardson_lucy", "wiener"),
     data_fit="crop",  # resizing a blurry photo would rescale its blur
+    full_resolution=FullResolution(
+        "split", why="each block's channel attention pools the whole image; the pooled vectors "
+        "come from the thumbnail, the rest (convolutions, per-pixel LayerNorm) runs on tiles"),
 )
 
 

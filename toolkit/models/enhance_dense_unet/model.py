@@ -57,7 +57,7 @@ from torch import nn
 
 from toolkit.checkpoints import load_weights
 from toolkit.errors import CamkitError
-from toolkit.spec import ModelSpec, TensorSpec
+from toolkit.spec import FullResolution, ModelSpec, TensorSpec
 
 DEFAULT_LAMBDA_GAN = 5e-3
 DEFAULT_ETA_MS_SSIM = 1.0
@@ -235,6 +235,8 @@ SPEC = ModelSpec(
     default_variant="mobile",
     default_size={"paper": (1080, 1920), "mobile": (1080, 1920), "tiny": (64, 64)},
     size_multiple=2**LEVELS,
+    full_resolution=FullResolution(
+        "tiles", why="convolutions only: the receptive field is finite (measured at export)"),
 )
 
 

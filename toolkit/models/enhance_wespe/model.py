@@ -26,7 +26,7 @@ from torch import nn
 from toolkit.checkpoints import load_weights
 from toolkit.errors import CamkitError
 from toolkit.models._blocks import InstanceNorm, NormResidual
-from toolkit.spec import ModelSpec, TensorSpec
+from toolkit.spec import FullResolution, ModelSpec, TensorSpec
 
 # ------------------------------------------------------------------------------------- blocks
 
@@ -174,6 +174,9 @@ SPEC = ModelSpec(
     default_variant="mobile",
     default_size={"paper": (1080, 1920), "mobile": (1080, 1920), "tiny": (64, 64)},
     size_multiple=2,  # pixel-unshuffle 2 in mobile and tiny
+    full_resolution=FullResolution(
+        "split", why="instance norms take each channel's mean and variance over the whole "
+        "image; those statistics come from the thumbnail, the rest runs on tiles"),
 )
 
 

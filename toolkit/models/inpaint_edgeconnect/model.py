@@ -54,7 +54,7 @@ from toolkit.checkpoints import load_weights
 from toolkit.errors import CamkitError
 from toolkit.models._blocks import InstanceNorm, NormResidual
 from toolkit.models.inpaint_edgeconnect.edges import LUMA, CannyEdges
-from toolkit.spec import ModelSpec, TensorSpec
+from toolkit.spec import FullResolution, ModelSpec, TensorSpec
 
 #: instance-norm epsilon of torch's nn.InstanceNorm2d, which the official code uses
 NORM_EPS = 1e-5
@@ -250,6 +250,9 @@ SPEC = ModelSpec(
     size_multiple=4,
     calibration_set="photos_pd",
     baselines=("telea", "navier_stokes", "biharmonic"),
+    full_resolution=FullResolution(
+        "split", why="both generators' instance norms take statistics over the whole image; "
+        "those come from the thumbnails of the photo and its mask, the rest runs on tiles"),
 )
 
 

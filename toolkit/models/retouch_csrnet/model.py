@@ -17,7 +17,7 @@ from torch import nn
 
 from toolkit.checkpoints import load_weights
 from toolkit.models._blocks import GlobalFeatureModulation, global_mean
-from toolkit.spec import ModelSpec, TensorSpec
+from toolkit.spec import FullResolution, ModelSpec, TensorSpec
 
 # ------------------------------------------------------------------------------------- blocks
 
@@ -91,12 +91,33 @@ class CSRNet(nn.Module):
         self.gfm3 = GlobalFeatureModulation()
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        cond = self.cond_net(image)
+        return self.pixels(image, self.cond_net(image))
+
+    def pixels(self, image: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The base network on ``image``, modulated by the condition vector ``cond``."""
         x = self.act(self.gfm1(self.conv1(image), self.cond_scale1(cond), self.cond_shift1(cond)))
         x = self.act(self.gfm2(self.conv2(x), self.cond_scale2(cond), self.cond_shift2(cond)))
         # Unbounded, as in the paper: callers clip to [0, 1] when they write pixels, so parity
         # checks see every difference, also outside the displayable range.
         return self.gfm3(self.conv3(x), self.cond_scale3(cond), self.cond_shift3(cond))
+
+
+class CSRNetSplit(nn.Module):
+    """The full-resolution split (toolkit/fullres_split.py): the condition network reads the
+    whole photo's thumbnail, the per-pixel base network (1x1 convs: exactly tileable) the tile.
+    With the photo itself as its thumbnail it is CSRNet."""
+
+    def __init__(self, net: CSRNet) -> None:
+        super().__init__()
+        self.inner = net  # "inner": layer ids drop it (toolkit/quantization/layers.py)
+
+    def forward(self, image: torch.Tensor, image_thumbnail: torch.Tensor) -> torch.Tensor:
+        return self.inner.pixels(image, self.inner.cond_net(image_thumbnail))
+
+
+def split(net: CSRNet) -> CSRNetSplit:
+    """What ``camkit export`` converts for a full-resolution split (``SPEC.full_resolution``)."""
+    return CSRNetSplit(net)
 
 
 # ------------------------------------------------------------------------------------ variants
@@ -119,6 +140,9 @@ SPEC = ModelSpec(
     variants=tuple(VARIANTS),
     default_variant="paper",
     default_size={"paper": (1080, 1920), "tiny": (64, 64)},
+    full_resolution=FullResolution(
+        "split", why="the condition network pools the whole photo into one vector; it reads a "
+        "thumbnail, the per-pixel network (1x1 convs) runs on tiles"),
 )
 
 
