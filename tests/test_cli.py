@@ -203,7 +203,7 @@ def test_commands_are_the_files_on_disk_in_help_order():
     assert set(names) == on_disk and len(names) == len(on_disk)
     assert names == [n for n in commands.ORDER if n in on_disk]  # every shipped one is ordered
     assert {"list", "export", "check", "train", "import-weights", "demo", "calib", "profile",
-            "report", "run", "new-model"} == on_disk
+            "report", "run", "new-model", "app"} == on_disk
 
 
 def test_a_new_command_is_one_file(tmp_path, monkeypatch, capsys):
@@ -254,7 +254,8 @@ def test_every_help_page_builds_without_heavy_imports():
                           cwd=Path(__file__).parents[1], timeout=120)
     assert done.returncode == 0, done.stderr
     count, heavy = done.stdout.splitlines()
-    assert int(count) == 1 + 11 + 2 + 8 and heavy == "[]"  # calib: 2 actions; profile: 7 + run
+    # calib: 2 actions; profile: 7 + run; app: fixtures
+    assert int(count) == 1 + 12 + 2 + 8 + 1 and heavy == "[]"
 
 
 @pytest.mark.parametrize("argv", [["--help"], ["profile", "--help"]])

@@ -178,7 +178,8 @@ def test_export_plans_measure_margins_and_say_when_they_are_lossy():
 
     split = make_spec("enhance_wespe", "tiny", (96, 128), "nchw", False, split=True)
     plan = export_plan(split, build_for_spec(split, Weights(None, 0)))
-    assert plan["strategy"] == "split" and plan["thumbnails"][0]["size"] == [24, 32]
+    assert plan["strategy"] == "split" and plan["thumbnails"] == [{"input": "image_thumbnail", "of": "image", "size": [48, 64],
+                                     "resize": "mosaic", "cells": 4}]
     assert 0 < plan["margin"] < 30 and plan["exact"]  # local once the norms read the thumbnail
     with pytest.raises(CamkitError, match="not a split; drop --split"):
         make_spec("enhance_dense_unet", "tiny", None, "nchw", False, split=True)
@@ -189,7 +190,7 @@ def test_a_split_plan_by_tiles_equals_the_split_on_the_whole_photo():
     thumbnail, equal that split run on the whole photo with that thumbnail (the margin holds
     the tile network's measured receptive field)."""
     from toolkit.building import Weights, build_for_spec, make_spec
-    from toolkit.fullres import apply_plan, export_plan
+    from toolkit.fullres import apply_plan, export_plan, make_thumbnail
 
     spec = make_spec("enhance_wespe", "tiny", (96, 128), "nchw", False, split=True)
     net = build_for_spec(spec, Weights(None, 0))
@@ -203,10 +204,26 @@ def test_a_split_plan_by_tiles_equals_the_split_on_the_whole_photo():
         return out[0].numpy().transpose(1, 2, 0)
 
     tiled = apply_plan(plan, run, [photo], spec.model.inputs, dtype=np.float32)
-    thumb = thumbnail(photo, 24, 32)
+    thumb = make_thumbnail(photo, plan["thumbnails"][0])
     padded = np.pad(photo, ((0, 1), (0, 1), (0, 0)), mode="reflect")  # to the size multiple 2
     whole = run(padded, thumb)[:203, :251]
     assert np.abs(tiled - whole).max() < 1e-4
+
+
+def test_a_mosaic_samples_the_photo_at_its_own_scale():
+    from toolkit.fullres import make_thumbnail, mosaic
+
+    photo = (_photo(400, 600) * 255 + 0.5).astype(np.uint8)
+    m = mosaic(photo, 80, 120, 4)
+    assert m.shape == (80, 120, 3)
+    # cell (1, 2): centred on the photo's cell centre (150, 375), 20 x 30 px
+    assert np.array_equal(m[20:40, 60:90], photo[140:160, 360:390].astype(np.float32) / 255)
+    same = (_photo(80, 120) * 255).astype(np.uint8)
+    assert np.array_equal(mosaic(same, 80, 120, 4), same.astype(np.float32) / 255)
+    small = mosaic(photo[:50, :60], 80, 120, 4)  # smaller than the mosaic: shrunk instead
+    assert np.array_equal(small, thumbnail(photo[:50, :60], 80, 120))
+    with pytest.raises(CamkitError, match="thumbnail rule 'bilinear'"):
+        make_thumbnail(photo, {"size": [8, 8], "resize": "bilinear"})
 
 
 def test_resize_plans_run_lossy_but_whole():

@@ -115,8 +115,8 @@ def test_a_split_artifact_runs_a_larger_photo_by_tiles_as_torch_does(tmp_path):
     [manifest] = (tmp_path / "art" / "retouch_csrnet" / "tiny").glob("*split.onnx.manifest.json")
     plan = json.loads(manifest.read_text())["full_resolution"]
     assert plan["strategy"] == "split" and plan["margin"] == 0 and plan["exact"]
-    assert plan["thumbnails"] == [{"input": "image_thumbnail", "of": "image", "size": [16, 16],
-                                   "resize": "adaptive_average"}]
+    assert plan["thumbnails"] == [{"input": "image_thumbnail", "of": "image", "size": [32, 32],
+                                   "resize": "mosaic", "cells": 4}]
     ran = run_cli("run", str(manifest), str(folder / "odd.png"), "--out", str(tmp_path / "out"))
     assert ran.returncode == 0, ran.stderr
     got = np.asarray(Image.open(tmp_path / "out" / "odd.png"))

@@ -218,9 +218,14 @@ class _ArtifactTarget:
         out = self.runner(feeds)[spec.model.outputs[0].name]
         return from_layout(np.asarray(out, dtype=np.float32), spec.layout)
 
-    def __call__(self, inputs: list[np.ndarray], on_tile=None) -> np.ndarray:
+    def plan_run(self, inputs: list[np.ndarray], on_tile=None, dtype=np.uint8) -> np.ndarray:
+        """The photo's ``inputs`` (its image, its mask) by the manifest's full_resolution plan."""
         from toolkit.fullres import apply_plan
 
+        return apply_plan(self.manifest["full_resolution"], self._run, inputs,
+                          self.spec.model.inputs, on_tile, dtype)
+
+    def __call__(self, inputs: list[np.ndarray], on_tile=None) -> np.ndarray:
         h, w = inputs[0].shape[:2]
         spec = self.spec
         plan = self.manifest.get("full_resolution")
@@ -237,7 +242,7 @@ class _ArtifactTarget:
                 print(f"note: the {h}x{w} photo is resized to the artifact's "
                       f"{spec.height}x{spec.width} and the result back (lossy: "
                       f"{plan.get('why', 'the model has no tile plan')})", file=sys.stderr)
-            return apply_plan(plan, self._run, inputs, spec.model.inputs, on_tile)
+            return self.plan_run(inputs, on_tile)
         m = spec.model.size_multiple
         if spec.dynamic and (h % m or w % m):
             raise CamkitError(f"the photo is {h}x{w}; {spec.model.model_id} needs sides that are "

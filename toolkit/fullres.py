@@ -207,6 +207,43 @@ def run_tiled(run: Callable[..., np.ndarray], image: np.ndarray | list[np.ndarra
     return out
 
 
+def mosaic(image: np.ndarray, height: int, width: int, cells: int) -> np.ndarray:
+    """A ``height`` x ``width`` sample of the photo at full scale: ``cells`` x ``cells`` crops
+    of (height / cells) x (width / cells) pixels, crop (i, j) centred on the centre of cell
+    (i, j) of the photo's own ``cells`` x ``cells`` grid (top = floor((2i+1) H / (2 cells)) -
+    ch // 2, clamped into the photo; columns likewise), placed side by side; float32 [0, 1].
+    Global statistics of local features (a condition vector, instance-norm moments, pooled
+    attention) are means over the photo; a sample at the photo's own scale estimates them where
+    a shrunk photo changes what every convolution sees (benchmarks/full_resolution.md: CSRNet's
+    official weights at 12 MP, 21 dB with a 272x480 shrunk thumbnail, 36 dB with this mosaic).
+    A photo smaller than the mosaic gets ``thumbnail``'s adaptive average instead."""
+    src_h, src_w = image.shape[:2]
+    ch, cw = height // cells, width // cells
+    if src_h < height or src_w < width:
+        return thumbnail(image, height, width)
+    out = np.empty((height, width, image.shape[2]), np.float32)
+    for i in range(cells):
+        top = min(max(0, (2 * i + 1) * src_h // (2 * cells) - ch // 2), src_h - ch)
+        for j in range(cells):
+            left = min(max(0, (2 * j + 1) * src_w // (2 * cells) - cw // 2), src_w - cw)
+            crop = image[top:top + ch, left:left + cw].astype(np.float32)
+            out[i * ch:(i + 1) * ch, j * cw:(j + 1) * cw] = (
+                crop / np.float32(255.0) if image.dtype == np.uint8 else crop)
+    return out
+
+
+def make_thumbnail(image: np.ndarray, entry: dict, mask: bool = False) -> np.ndarray:
+    """The thumbnail a manifest's ``full_resolution.thumbnails`` ``entry`` describes."""
+    h, w = entry["size"]
+    rule = entry.get("resize", "adaptive_average")
+    if rule == "mosaic":
+        return mosaic(image, h, w, int(entry["cells"]))
+    if rule in ("adaptive_average", "adaptive_average_threshold"):
+        return thumbnail(image, h, w, mask=mask)
+    raise CamkitError(f"thumbnail rule {rule!r} is not one this camkit knows (mosaic, "
+                      f"adaptive_average); upgrade camkit or re-export")
+
+
 def thumbnail(image: np.ndarray, height: int, width: int, mask: bool = False) -> np.ndarray:
     """The whole photo shrunk to ``height`` x ``width`` by adaptive average pooling (torch's
     ``adaptive_avg_pool2d`` bins: output row i averages input rows floor(i*H/h) up to
@@ -299,9 +336,14 @@ def measure_margin(module, inputs: tuple, tile: tuple[int, int], multiple: int,
     return {**info, "margin": None, "exact": False}
 
 
-def thumbnail_rule(role: str) -> str:
-    """How the thumbnail of an input of ``role`` is made (``thumbnail``), as the manifest says."""
-    return "adaptive_average_threshold" if role == "mask" else "adaptive_average"
+def thumbnail_entry(tensor, role: str, model) -> dict:
+    """The manifest's description of a thumbnail input (``make_thumbnail`` reads it)."""
+    fr = model.full_resolution
+    entry = {"input": tensor.name, "of": tensor.of, "size": list(tensor.size)}
+    if fr.thumbnail_rule == "mosaic":
+        return {**entry, "resize": "mosaic", "cells": fr.mosaic_cells}
+    return {**entry, "resize": "adaptive_average_threshold" if role == "mask"
+            else "adaptive_average"}
 
 
 def export_plan(spec, module, blend: int = 16) -> dict:
@@ -348,8 +390,7 @@ def export_plan(spec, module, blend: int = 16) -> dict:
            "why": declared.why}
     if spec.thumbnails:
         roles = {t.name: t.role for t in model.inputs}
-        raw["thumbnails"] = [{"input": t.name, "of": t.of, "size": list(t.size),
-                              "resize": thumbnail_rule(roles[t.of])} for t in spec.thumbnails]
+        raw["thumbnails"] = [thumbnail_entry(t, roles[t.of], model) for t in spec.thumbnails]
     return raw
 
 
@@ -382,10 +423,12 @@ def apply_plan(plan: dict, run: Callable[..., np.ndarray], inputs: list[np.ndarr
     own = [t for t in tensors if t.role != "thumbnail"]
     if strategy in ("tiles", "split"):
         thumbs = []
+        entries = {e["input"]: e for e in plan.get("thumbnails", [])}
         for t in tensors:
             if t.role == "thumbnail":
                 source = next(i for i, s in enumerate(own) if s.name == t.of)
-                thumbs.append(thumbnail(inputs[source], *t.size, mask=own[source].role == "mask"))
+                thumbs.append(make_thumbnail(inputs[source], entries[t.name],
+                                             mask=own[source].role == "mask"))
         return run_tiled(lambda *tiles: run(*tiles, *thumbs), list(inputs),
                          TilePlan.from_json(plan), on_tile=on_tile, dtype=dtype)
     if strategy == "resize":

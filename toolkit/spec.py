@@ -79,8 +79,13 @@ class FullResolution:
 
     strategy: str = "resize"
     #: split: the thumbnail's size is the artifact's divided by this (rounded to the size
-    #: multiple); ``camkit export --thumbnail HxW`` overrides it
-    thumbnail_divisor: int = 4
+    #: multiple times the mosaic cells); ``camkit export --thumbnail HxW`` overrides it
+    thumbnail_divisor: int = 2
+    #: split: "mosaic" (crops of the photo at full scale, toolkit/fullres.py ``mosaic``) or
+    #: "adaptive_average" (the photo shrunk)
+    thumbnail_rule: str = "mosaic"
+    #: a mosaic's cells per side
+    mosaic_cells: int = 4
     #: why this strategy (what is global in the model, what was measured)
     why: str = "the model declares no full-resolution plan"
 

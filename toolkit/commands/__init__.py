@@ -25,7 +25,7 @@ COMMANDS_DIR = Path(__file__).parent
 #: the order of ``camkit --help``: the typical flow first; a command not named here follows
 #: these, by name, so a new file shows up without an edit here
 ORDER = ("list", "export", "check", "train", "import-weights", "calib", "profile", "report",
-         "run", "new-model", "demo")
+         "run", "new-model", "demo", "app")
 
 
 def command_names() -> list[str]:

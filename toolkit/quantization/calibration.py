@@ -131,11 +131,13 @@ def feeds_for(
             hwc[tensor.name] = resize_cover(image_hwc, height, width)
             feeds[tensor.name] = to_layout(hwc[tensor.name], spec.layout)
         elif tensor.role == "thumbnail":  # of the fitted input: the whole photo the model sees
-            from toolkit.fullres import thumbnail
+            from toolkit.fullres import make_thumbnail, thumbnail_entry
 
             source = next(t for t in spec.model.inputs if t.name == tensor.of)
-            feeds[tensor.name] = to_layout(thumbnail(hwc[tensor.of], *tensor.size,
-                                                     mask=source.role == "mask"), spec.layout)
+            entry = thumbnail_entry(tensor, source.role, spec.model)
+            feeds[tensor.name] = to_layout(make_thumbnail(hwc[tensor.of], entry,
+                                                          mask=source.role == "mask"),
+                                           spec.layout)
         else:
             raise CamkitError(f"{spec.model.model_id}: input {tensor.name} has unknown role "
                               f"{tensor.role!r} (image, mask or thumbnail)")

@@ -1,0 +1,135 @@
+"""camkit app fixtures: the golden cases the Android and iOS cores test against (issue 16)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from conftest import run_cli
+from toolkit import fullres
+from toolkit.app_fixtures import CASES, write_fixtures
+from toolkit.errors import CamkitError
+
+
+@pytest.fixture(scope="module")
+def fixtures(tmp_path_factory):
+    out = tmp_path_factory.mktemp("fx") / "fixtures"
+    written = write_fixtures(out)
+    return out, written
+
+
+def _reblend(case, plan: fullres.TilePlan) -> np.ndarray:
+    """The recorded per-tile outputs blended by hand (float64), independently of run_tiled."""
+    grid = json.loads((case / "grid.json").read_text())
+    (ph, pw), (h, w) = grid["padded"], grid["size"]
+    acc, wsum = np.zeros((ph, pw, 3)), np.zeros((ph, pw, 1))
+    with np.load(case / "tiles.npz") as z:
+        for t in grid["tiles"]:
+            out = z[f"out_nhwc_f32/{t['index']}"][0].astype(np.float64)
+            wy = fullres.ramp(plan.tile_h, t["ramp_y"]["lead"], t["ramp_y"]["trail"],
+                              plan.margin, plan.blend)
+            wx = fullres.ramp(plan.tile_w, t["ramp_x"]["lead"], t["ramp_x"]["trail"],
+                              plan.margin, plan.blend)
+            wt = (wy[:, None] * wx[None, :])[..., None]
+            acc[t["top"]:t["top"] + plan.tile_h, t["left"]:t["left"] + plan.tile_w] += out * wt
+            wsum[t["top"]:t["top"] + plan.tile_h, t["left"]:t["left"] + plan.tile_w] += wt
+    assert (wsum > 0).all()
+    return (acc / wsum)[:h, :w]
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_case_files_agree(fixtures, name):
+    out, written = fixtures
+    case = out / name
+    assert {p.name for p in case.iterdir()} == {"photo.png", "plan.json", "grid.json",
+                                                "tiles.npz", "blended_f32.npy", "blended.png"}
+    raw = json.loads((case / "plan.json").read_text())
+    plan = fullres.TilePlan.from_json(raw)
+    assert plan == fullres.TilePlan(64, 96, 6, 8, 4) and raw["version"] == fullres.PLAN_VERSION
+    assert fullres.TilePlan(*raw["tile"], raw["margin"], raw["blend"], raw["align"]).to_json() \
+        == {k: v for k, v in raw.items() if k != "thumbnails"} | {"strategy": "tiles"}
+    photo = np.asarray(Image.open(case / "photo.png"))
+    height, width, split = CASES[name]
+    assert photo.shape == (height, width, 3) and photo.dtype == np.uint8
+    grid = json.loads((case / "grid.json").read_text())
+    assert [(t["top"], t["left"]) for t in grid["tiles"]] == fullres.grid(*grid["padded"], plan)
+    assert grid["padded"] == list(fullres.padded_size(height, width, plan))
+    if name.startswith("tiles"):  # several tile rows and columns
+        assert len({t["top"] for t in grid["tiles"]}) > 2 < len({t["left"] for t in grid["tiles"]})
+    else:
+        assert len(grid["tiles"]) == (12 if split else 1)
+    with np.load(case / "tiles.npz") as z:
+        for t in grid["tiles"]:
+            i = t["index"]
+            f32, u8 = z[f"in_nhwc_f32/{i}"], z[f"in_nhwc_u8/{i}"]
+            assert f32.shape == (1, 64, 96, 3) and f32.dtype == np.float32 and u8.dtype == np.uint8
+            np.testing.assert_array_equal(z[f"in_nchw_f32/{i}"], f32.transpose(0, 3, 1, 2))
+            np.testing.assert_array_equal(z[f"in_nchw_u8/{i}"], u8.transpose(0, 3, 1, 2))
+            np.testing.assert_array_equal(u8.astype(np.float32) / np.float32(255.0), f32)
+            np.testing.assert_array_equal(  # the photo reflected, as the rule in README.md
+                f32[0], fullres.crop_reflected(photo, t["top"], t["left"], 64, 96))
+            assert z[f"out_nhwc_f32/{i}"].shape == (1, 64, 96, 3)
+        if split:
+            thumb = fullres.mosaic(photo, 12, 16, 4)
+            np.testing.assert_array_equal(z["thumb_nhwc_f32"][0], thumb)
+            np.testing.assert_array_equal(z["thumb_nchw_f32"], z["thumb_nhwc_f32"].transpose(
+                0, 3, 1, 2))
+            assert raw["strategy"] == "split" and raw["thumbnails"] == [
+                {"input": "image_thumbnail", "of": "image", "size": [12, 16],
+                 "resize": "mosaic", "cells": 4}]
+        else:
+            assert "thumb_nhwc_f32" not in z.files and raw["strategy"] == "tiles"
+    blended = np.load(case / "blended_f32.npy")
+    assert blended.shape == (height, width, 3) and blended.dtype == np.float32
+    assert np.abs(_reblend(case, plan) - blended).max() < 1e-6
+    png = np.asarray(Image.open(case / "blended.png"))
+    np.testing.assert_array_equal(
+        png, (np.clip(blended, 0, 1) * np.float32(255) + np.float32(0.5)).astype(np.uint8))
+
+
+def test_index_readme_and_determinism(fixtures, tmp_path):
+    out, written = fixtures
+    index = json.loads((out / "index.json").read_text())
+    assert index["cases"] == list(CASES)
+    files = sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file())
+    assert sorted(index["files"]) == [f for f in files if f != "index.json"]
+    assert sorted(p.relative_to(out).as_posix() for p in written) == files
+    for rel, digest in index["files"].items():
+        assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest
+    readme = (out / "README.md").read_text()
+    for word in ("reflect_index", "ramp", "sum over tiles", "adaptive_average", "in_nchw_u8"):
+        assert word in readme
+    again = tmp_path / "again"
+    write_fixtures(again)
+    assert (again / "index.json").read_bytes() == (out / "index.json").read_bytes()
+
+
+def test_refuses_to_replace_without_overwrite(tmp_path):
+    out = tmp_path / "fx"
+    write_fixtures(out)
+    before = {p: p.read_bytes() for p in out.rglob("*") if p.is_file()}
+    with pytest.raises(CamkitError, match="--overwrite") as err:
+        write_fixtures(out)
+    assert "\n" not in str(err.value)
+    assert {p: p.read_bytes() for p in out.rglob("*") if p.is_file()} == before
+    (out / "stale.txt").write_text("x")
+    write_fixtures(out, overwrite=True)
+    assert not (out / "stale.txt").exists() and (out / "index.json").exists()
+    assert [p.name for p in tmp_path.iterdir()] == ["fx"]  # no staging folder left behind
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    write_fixtures(empty)  # an empty folder is filled without --overwrite
+    assert (empty / "index.json").exists()
+
+
+def test_cli(tmp_path):
+    out = tmp_path / "cli"
+    result = run_cli("app", "fixtures", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "wrote" in result.stdout and (out / "index.json").exists()
+    again = run_cli("app", "fixtures", str(out))
+    assert again.returncode == 2 and again.stderr.count("\n") == 1 and "--overwrite" in again.stderr

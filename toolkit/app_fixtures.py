@@ -1,0 +1,213 @@
+"""Golden fixtures for the apps' cores (issue 16): small, deterministic cases that let the
+Kotlin (Android) and Swift (iOS) cores prove they tile, pack and blend exactly as camkit does.
+
+No model or artifact is needed: each tile's input and a fixed toy model's output are recorded,
+so an app replays the outputs instead of running a network (``camkit app fixtures OUT``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from toolkit import fullres
+from toolkit.artifacts import _umask, atomic_replace, publish_new_folder, staging_dir
+from toolkit.errors import CamkitError
+
+FIXTURES_VERSION = 1
+PLAN = fullres.TilePlan(64, 96, margin=6, blend=8, align=4)
+THUMB = (12, 16)
+#: case name -> (photo height, width, split)
+CASES = {"tiles_157x211": (157, 211, False), "small_40x50": (40, 50, False),
+         "one_tile_64x96": (64, 96, False), "split_157x211": (157, 211, True)}
+#: zip entries get this date, so the same arrays give the same .npz bytes
+ZIP_DATE = (1980, 1, 1, 0, 0, 0)
+
+README = """\
+# camkit golden fixtures for the apps' cores (version {version})
+
+Written by `camkit app fixtures OUT`; `index.json` lists the cases and the sha256 of every
+file. Each case folder holds:
+
+- `photo.png`: the uint8 RGB photo (H x W).
+- `plan.json`: the manifest's `full_resolution` block, as an artifact's manifest holds it
+  (the split case: `"strategy": "split"` and its `thumbnails`).
+- `grid.json`: the photo `size` [H, W], the `padded` size, and every tile in run order (row
+  by row): `index`, `top`, `left` (in the padded frame) and the `lead`/`trail` flags of its
+  row ramp (`ramp_y`) and column ramp (`ramp_x`).
+- `tiles.npz` (a zip, entries stored uncompressed, `KEY.npy` in .npy 1.0, little-endian): per
+  tile i: `in_nchw_f32/i` (1,3,h,w) and `in_nhwc_f32/i` (1,h,w,3) float32 in [0, 1] (uint8 / 255);
+  `in_nhwc_u8/i`, `in_nchw_u8/i` uint8 (round(x * 255), i.e. the photo's pixels);
+  `out_nhwc_f32/i` (1,h,w,3): the toy model's output for that tile. The split case also holds
+  `thumb_nhwc_f32` (1,12,16,3) and `thumb_nchw_f32` (1,3,12,16).
+- `blended_f32.npy`: the blended result, float32 (H, W, 3); `blended.png`: the same as uint8,
+  as `camkit run` writes it: u8 = floor(clip(v, 0, 1) * 255 + 0.5), in float32.
+
+The toy model (never needed by an app): a 3x3 box blur (reflect padding at the tile's edges),
+then channel 0 becomes 1 - x. The split case feeds the thumbnail alongside and ignores it.
+
+## The rules (toolkit/fullres.py)
+
+- Padded size: each side max(tile, ceil(side / align) * align).
+- Tile origins per side (`starts`): one at 0 when the padded side fits one tile; else
+  0, step, 2 step, ... while < side - tile, then side - tile, with
+  step = floor((tile - overlap) / align) * align and overlap = 2 * margin + blend.
+- Reflection (`reflect_index`): a tile at (top, left) reads photo[r(top + y), r(left + x)],
+  where r folds an index i into 0..n-1 without repeating the edge: p = 2 (n - 1),
+  m = i mod p (non-negative), r = m if m < n else p - m (r = 0 when n = 1).
+- Weights (`ramp`): per side of a tile, 1 everywhere; at an end with a neighbouring tile
+  (`lead`: not the first row/column, `trail`: not the last) 0 over `margin` px, then
+  (k + 0.5) / blend for k = 0..blend-1 (mirrored at the trail), min'ed with what is there.
+  A tile's weight is ramp_y[y] * ramp_x[x].
+- Blend: output = sum over tiles (w * out) / sum over tiles (w), over the padded frame, then
+  its top-left H x W.
+- Thumbnail, rule "mosaic" (`mosaic`, what camkit exports): cells x cells crops of
+  (h / cells) x (w / cells) photo pixels at full scale; crop (i, j) has
+  top = clamp(floor((2i + 1) H / (2 cells)) - ch // 2, 0, H - ch) (left likewise) and goes to
+  rows i ch.., columns j cw.. of the thumbnail, as x / 255. A photo smaller than the thumbnail
+  gets rule "adaptive_average" instead (`thumbnail`): output row i averages photo rows
+  floor(i H / h) .. ceil((i + 1) H / h) - 1 (columns likewise, rows first), of x / 255.
+
+## How an app test uses them
+
+For each case: decode `photo.png`, parse `plan.json`, compute the grid and compare it with
+`grid.json` (exact). Crop and pack every tile in the app's layout and compare with the
+`in_*` tensor of that layout (exact: uint8, and float32 as float32(x) / 255). Feed the recorded
+`out_nhwc_f32/i` as the model's output for tile i, blend, and compare with `blended_f32.npy`
+(max abs difference below 1e-5) and `blended.png` (exact; off by one at most where float
+order differs). In the split case compute the thumbnail and compare with `thumb_*` (1e-6).
+"""
+
+
+def make_photo(height: int, width: int, seed: int = 16) -> np.ndarray:
+    """A uint8 RGB photo: integer gradients (no float rounding) plus seeded noise."""
+    y, x = np.mgrid[0:height, 0:width].astype(np.int64)
+    smooth = np.stack([y * 200 // max(height - 1, 1), x * 200 // max(width - 1, 1),
+                       (x + 2 * y) * 200 // max(width + 2 * height - 3, 1)], axis=-1)
+    noise = np.random.default_rng(seed).integers(0, 56, (height, width, 3))
+    return (smooth + noise).astype(np.uint8)
+
+
+def toy_model(tile: np.ndarray, *thumbs: np.ndarray) -> np.ndarray:
+    """3x3 box blur of an HWC float32 tile (reflect padding), then 1 - x on channel 0."""
+    h, w = tile.shape[:2]
+    padded = np.pad(tile, ((1, 1), (1, 1), (0, 0)), mode="reflect")
+    out = sum(padded[dy:dy + h, dx:dx + w] for dy in range(3) for dx in range(3))
+    out = (out / np.float32(9.0)).astype(np.float32)
+    out[..., 0] = np.float32(1.0) - out[..., 0]
+    return out
+
+
+def _png(image: np.ndarray) -> bytes:
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _npy(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.lib.format.write_array(buf, np.ascontiguousarray(array), version=(1, 0))
+    return buf.getvalue()
+
+
+def _npz(arrays: dict[str, np.ndarray]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as z:
+        for key, array in arrays.items():
+            info = zipfile.ZipInfo(f"{key}.npy", date_time=ZIP_DATE)
+            info.external_attr = 0o644 << 16
+            z.writestr(info, _npy(array))
+    return buf.getvalue()
+
+
+def _json(obj) -> bytes:
+    return (json.dumps(obj, indent=2) + "\n").encode()
+
+
+def case_files(height: int, width: int, split: bool) -> dict[str, bytes]:
+    """The files of one case, name -> bytes."""
+    photo = make_photo(height, width)
+    plan = PLAN.to_json()
+    thumbs = []
+    if split:
+        plan = {**plan, "strategy": "split", "thumbnails": [
+            {"input": "image_thumbnail", "of": "image", "size": list(THUMB),
+             "resize": "mosaic", "cells": 4}]}
+        thumbs = [fullres.make_thumbnail(photo, plan["thumbnails"][0])]
+    tile_plan = fullres.TilePlan.from_json(plan)
+    ph, pw = fullres.padded_size(height, width, tile_plan)
+    origins = fullres.grid(ph, pw, tile_plan)
+    last_top, last_left = max(t for t, _ in origins), max(left for _, left in origins)
+    grid = {"size": [height, width], "padded": [ph, pw], "tile": [PLAN.tile_h, PLAN.tile_w],
+            "tiles": [{"index": i, "top": top, "left": left,
+                       "ramp_y": {"lead": top > 0, "trail": top < last_top},
+                       "ramp_x": {"lead": left > 0, "trail": left < last_left}}
+                      for i, (top, left) in enumerate(origins)]}
+    seen: list[tuple[np.ndarray, np.ndarray]] = []
+
+    def record(tile: np.ndarray) -> np.ndarray:
+        out = toy_model(tile, *thumbs)
+        seen.append((tile, out))
+        return out
+
+    blended = fullres.run_tiled(record, photo, tile_plan)
+    blended_u8 = fullres.run_tiled(lambda t: toy_model(t, *thumbs), photo, tile_plan,
+                                   dtype=np.uint8)
+    if len(seen) != len(origins):
+        raise CamkitError(f"run_tiled ran {len(seen)} tiles for a grid of {len(origins)}; "
+                          f"report this as a bug")
+    arrays: dict[str, np.ndarray] = {}
+    for i, (tile, out) in enumerate(seen):
+        nhwc = tile[None].astype(np.float32)
+        u8 = np.round(nhwc * 255.0).astype(np.uint8)
+        arrays |= {f"in_nchw_f32/{i}": nhwc.transpose(0, 3, 1, 2), f"in_nhwc_f32/{i}": nhwc,
+                   f"in_nhwc_u8/{i}": u8, f"in_nchw_u8/{i}": u8.transpose(0, 3, 1, 2),
+                   f"out_nhwc_f32/{i}": out[None].astype(np.float32)}
+    for thumb in thumbs:
+        arrays |= {"thumb_nhwc_f32": thumb[None],
+                   "thumb_nchw_f32": thumb[None].transpose(0, 3, 1, 2)}
+    return {"photo.png": _png(photo), "plan.json": _json(plan), "grid.json": _json(grid),
+            "tiles.npz": _npz(arrays), "blended_f32.npy": _npy(blended.astype(np.float32)),
+            "blended.png": _png(blended_u8)}
+
+
+def _check_target(out: Path, overwrite: bool) -> None:
+    if out.exists() and not out.is_dir():
+        raise CamkitError(f"{out} is a file, not a folder; name a folder for the fixtures")
+    if out.is_dir() and any(out.iterdir()) and not overwrite:
+        raise CamkitError(f"{out} already exists and is not empty; pass --overwrite to "
+                          f"replace it")
+
+
+def write_fixtures(out: Path, overwrite: bool = False) -> list[Path]:
+    """Every case under ``out`` (``out/<case>/...``, README.md, index.json), built in a staging
+    folder beside ``out`` and published by one rename; an existing non-empty ``out`` is
+    replaced only with ``overwrite``. Returns the written files (under ``out``)."""
+    out = Path(out)
+    _check_target(out, overwrite)
+    files: dict[str, bytes] = {"README.md": README.format(version=FIXTURES_VERSION).encode()}
+    for name, (height, width, split) in CASES.items():
+        files |= {f"{name}/{k}": v for k, v in case_files(height, width, split).items()}
+    index = {"version": FIXTURES_VERSION, "plan_version": fullres.PLAN_VERSION,
+             "cases": list(CASES),
+             "files": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(files.items())}}
+    files["index.json"] = _json(index)
+    with staging_dir(out.parent) as staging:
+        for rel, data in files.items():
+            (staging / rel).parent.mkdir(parents=True, exist_ok=True)
+            (staging / rel).write_bytes(data)
+        _check_target(out, overwrite)  # again: something may have appeared meanwhile
+        if out.exists():
+            os.chmod(staging, 0o777 & ~_umask())
+            atomic_replace(staging, out)
+        else:
+            publish_new_folder(staging, out)
+    return [out / rel for rel in sorted(files)]
