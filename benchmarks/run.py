@@ -35,14 +35,17 @@ from toolkit.data.io import read_image  # noqa: E402
 
 DPED = REPO.parent / "shared" / "data" / "dped_patches"
 #: what the studies write (benchmarks/calibration_size.py, benchmarks/int8_real_weights.py,
-#: benchmarks/int8_error_budget.py, benchmarks/int8_norm_inputs.py; int8_shipped_mobile.md is
+#: benchmarks/int8_error_budget.py, benchmarks/int8_norm_inputs.py, benchmarks/receptive_fields.py,
+#: benchmarks/full_resolution.py; int8_shipped_mobile.md is
 #: int8_real_weights.py --models of the shipped checkpoints --out it); each is included in
 #: BENCHMARKS.md, in this order, when present
 STUDIES = (REPO / "benchmarks" / "calibration_size.md",
            REPO / "benchmarks" / "int8_real_weights.md",
            REPO / "benchmarks" / "int8_shipped_mobile.md",
            REPO / "benchmarks" / "int8_error_budget.md",
-           REPO / "benchmarks" / "int8_norm_inputs.md")
+           REPO / "benchmarks" / "int8_norm_inputs.md",
+           REPO / "benchmarks" / "receptive_fields.md",
+           REPO / "benchmarks" / "full_resolution.md")
 
 
 def weight_bytes(fmt: str, path: Path) -> int:

@@ -140,15 +140,17 @@ def test_thumbnails_are_torch_adaptive_average_pooling():
 @pytest.mark.parametrize("model_id", ["retouch_csrnet", "enhance_wespe", "deblur_nafnet",
                                       "inpaint_edgeconnect", "deblur_blur2blur"])
 def test_a_split_with_the_photo_as_thumbnail_is_the_model(model_id):
-    """Every split model: its split module (the model's own, or the statistics replay) fed the
-    photo itself as the thumbnail gives the whole-photo model's output."""
+    """Every model with global statistics: its split module (the model's own, or the
+    statistics replay; WESPE declares resize, its replay is built directly) fed the photo itself
+    as the thumbnail gives the whole-photo model's output."""
     from toolkit import registry
     from toolkit.building import Weights, build_model
-    from toolkit.fullres_split import split_model_spec, split_module
+    from toolkit.fullres_split import StatisticsSplit, split_model_spec, split_module
 
     spec = registry.model_spec(model_id)
     net = build_model(model_id, "tiny", Weights(None, 3)).eval()
-    split = split_module(split_model_spec(spec, (64, 64)), net)
+    split = (split_module(split_model_spec(spec, (64, 64)), net)
+             if spec.full_resolution.strategy == "split" else StatisticsSplit(net, 1))
     g = torch.Generator().manual_seed(0)
     xs = [torch.rand(1, t.channels, 64, 96, generator=g) for t in spec.inputs]
     if len(xs) > 1:
@@ -176,23 +178,30 @@ def test_export_plans_measure_margins_and_say_when_they_are_lossy():
     dyn = make_spec("retouch_csrnet", "tiny", None, "nchw", True)
     assert export_plan(dyn, None)["strategy"] == "whole"
 
-    split = make_spec("enhance_wespe", "tiny", (96, 128), "nchw", False, split=True)
+    split = make_spec("deblur_nafnet", "tiny", (128, 192), "nchw", False, split=True)
     plan = export_plan(split, build_for_spec(split, Weights(None, 0)))
-    assert plan["strategy"] == "split" and plan["thumbnails"] == [{"input": "image_thumbnail", "of": "image", "size": [48, 64],
-                                     "resize": "mosaic", "cells": 4}]
-    assert 0 < plan["margin"] < 30 and plan["exact"]  # local once the norms read the thumbnail
+    assert plan["strategy"] == "split" and plan["thumbnails"] == [
+        {"input": "image_thumbnail", "of": "image", "size": [64, 96], "resize": "mosaic",
+         "cells": 4}]
+    assert 0 < plan["margin"] < 30 and plan["exact"]  # local once the pooling reads the thumbnail
+    declared = make_spec("enhance_wespe", "tiny", None, "nchw", False)
+    assert export_plan(declared, None)["strategy"] == "resize"  # measured: see its model.py
+    # a margin that does not fit the tile: resize, and why
+    small = make_spec("inpaint_edgeconnect", "tiny", (128, 192), "nchw", False, split=True)
+    fallback = export_plan(small, build_for_spec(small, Weights(None, 0)))
+    assert fallback["strategy"] == "resize" and "does not fit a 128x192 tile" in fallback["why"]
     with pytest.raises(CamkitError, match="not a split; drop --split"):
         make_spec("enhance_dense_unet", "tiny", None, "nchw", False, split=True)
 
 
 def test_a_split_plan_by_tiles_equals_the_split_on_the_whole_photo():
-    """apply_plan with a split: tiles of a statistics-replay WESPE, each fed the same photo
+    """apply_plan with a split: tiles of a statistics-replay NAFNet, each fed the same photo
     thumbnail, equal that split run on the whole photo with that thumbnail (the margin holds
     the tile network's measured receptive field)."""
     from toolkit.building import Weights, build_for_spec, make_spec
     from toolkit.fullres import apply_plan, export_plan, make_thumbnail
 
-    spec = make_spec("enhance_wespe", "tiny", (96, 128), "nchw", False, split=True)
+    spec = make_spec("deblur_nafnet", "tiny", (128, 192), "nchw", False, split=True)
     net = build_for_spec(spec, Weights(None, 0))
     plan = export_plan(spec, net)
     photo = _photo(203, 251)
@@ -205,7 +214,7 @@ def test_a_split_plan_by_tiles_equals_the_split_on_the_whole_photo():
 
     tiled = apply_plan(plan, run, [photo], spec.model.inputs, dtype=np.float32)
     thumb = make_thumbnail(photo, plan["thumbnails"][0])
-    padded = np.pad(photo, ((0, 1), (0, 1), (0, 0)), mode="reflect")  # to the size multiple 2
+    padded = np.pad(photo, ((0, 5), (0, 5), (0, 0)), mode="reflect")  # to the multiple 16
     whole = run(padded, thumb)[:203, :251]
     assert np.abs(tiled - whole).max() < 1e-4
 

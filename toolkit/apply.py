@@ -174,8 +174,14 @@ class _TorchTarget:
         h, w = inputs[0].shape[:2]
         m = self.spec.size_multiple
         ph, pw = -h % m, -w % m
-        check_memory(make_spec(self.model_id, self.variant, (h + ph, w + pw), "nchw", False),
-                     self.net)
+        try:
+            check_memory(make_spec(self.model_id, self.variant, (h + ph, w + pw), "nchw", False),
+                         self.net)
+        except CamkitError as e:
+            need = str(e).split(" needs ", 1)[-1].split("; ")[0]
+            raise CamkitError(f"{self.model_id}/{self.variant} on the whole {h}x{w} photo at "
+                              f"once needs {need}; run it by tiles: camkit run {self.model_id} "
+                              f"--tiles (or an exported artifact)") from None
         tensors = []
         for x in inputs:
             t = torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]

@@ -144,10 +144,13 @@ def padded_size(height: int, width: int, plan: TilePlan) -> tuple[int, int]:
 def _to_out(acc: np.ndarray, weight: np.ndarray, dtype) -> np.ndarray:
     if (weight <= 0).any():  # cannot happen with a valid plan; a bug must not pass silently
         raise CamkitError("tile weights left a pixel uncovered; report this plan as a bug")
-    values = acc / weight
+    values = acc / weight  # the one float temporary: the rest is in place
     if dtype == np.uint8:
-        return (np.clip(values, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    return values.astype(dtype)
+        np.clip(values, 0.0, 1.0, out=values)
+        values *= 255.0
+        values += 0.5
+        return values.astype(np.uint8)
+    return values.astype(dtype, copy=False)
 
 
 def run_tiled(run: Callable[..., np.ndarray], image: np.ndarray | list[np.ndarray],
@@ -177,10 +180,11 @@ def run_tiled(run: Callable[..., np.ndarray], image: np.ndarray | list[np.ndarra
             if finished > 0:
                 out[band_top:band_top + finished] = _to_out(
                     band[0][:finished, :width], band[1][:finished, :width], out.dtype)
-            shift = top - band_top
-            acc, wt = np.zeros_like(band[0]), np.zeros_like(band[1])
-            acc[:plan.tile_h - shift], wt[:plan.tile_h - shift] = band[0][shift:], band[1][shift:]
-            band, band_top = (acc, wt), top
+            shift = top - band_top  # keep the overlap rows, in place (no second band)
+            for part in band:
+                part[:plan.tile_h - shift] = part[shift:].copy()
+                part[plan.tile_h - shift:] = 0.0
+            band_top = top
         wy = ramp(plan.tile_h, top > 0, top < tops[-1], plan.margin, plan.blend)
         for left in lefts:
             crops = [crop_reflected(x, top, left, plan.tile_h, plan.tile_w) for x in images]

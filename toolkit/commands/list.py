@@ -36,6 +36,10 @@ def run(args: argparse.Namespace) -> int:
         source = registry.model_source(model_id)
         if source.kind != "builtin":
             print(f"    from {source.describe()}")
+        fr = spec.full_resolution
+        print(f"    full resolution: {fr.strategy}"
+              + (" (camkit export --split)" if fr.strategy == "split" else
+                 " (lossy)" if fr.strategy == "resize" else ""))
         for variant in spec.variants:
             params = sum(p.numel() for p in mod.build(variant).parameters())
             h, w = spec.default_size[variant]

@@ -174,9 +174,16 @@ SPEC = ModelSpec(
     default_variant="mobile",
     default_size={"paper": (1080, 1920), "mobile": (1080, 1920), "tiny": (64, 64)},
     size_multiple=2,  # pixel-unshuffle 2 in mobile and tiny
+    # Measured at 12 MP (benchmarks/full_resolution.md): the split (norm statistics from a
+    # mosaic thumbnail) gives 23.2 dB (mobile) / 27.1 dB (DPED official weights) against the
+    # whole photo, the resize 24.6 / 29.3, tiles with their own statistics 20.8 (mobile);
+    # with the whole photo's statistics replayed, tiles are exact (171 dB). The statistics of a
+    # sample of the photo miss the whole photo's by 10-30 %, and exact ones need one pass over
+    # the photo per statistic (8 for mobile, 16 for paper), which a phone app cannot afford.
     full_resolution=FullResolution(
-        "split", why="instance norms take each channel's mean and variance over the whole "
-        "image; those statistics come from the thumbnail, the rest runs on tiles"),
+        "resize", why="its instance norms need each channel's mean and variance over the whole "
+        "photo: statistics from a thumbnail missed them by 10-30 % at 12 MP (split 23.2 dB, "
+        "resize 24.6 dB against the whole photo, benchmarks/full_resolution.md)"),
 )
 
 
