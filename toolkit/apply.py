@@ -121,6 +121,19 @@ class _TorchTarget:
     """A model's float network, run at each photo's size (``tiles``: by its full-resolution
     plan at the variant's export size)."""
 
+    @classmethod
+    def of_net(cls, model_id: str, variant: str, net) -> _TorchTarget:
+        """The whole-photo runner of a network already built (``camkit check --full-res``)."""
+        import torch
+
+        from toolkit import registry
+
+        self = cls.__new__(cls)
+        self.model_id, self.variant, self.net, self.torch = model_id, variant, net.eval(), torch
+        self.spec = registry.model_spec(model_id)
+        self.plan, self.describe = None, f"{model_id}/{variant} in torch"
+        return self
+
     def __init__(self, model_id: str, variant: str | None, checkpoint: Path | None,
                  tiles: bool = False) -> None:
         import torch

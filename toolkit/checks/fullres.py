@@ -166,9 +166,11 @@ def check_full_res(target: Path, data: Path | None = None, count: int = 2,
         key = (manifest["model_id"], manifest["variant"], str(weights.checkpoint),
                weights.random_seed, name)
         if key not in truths:
-            torch_model = _TorchTarget(manifest["model_id"], manifest["variant"],
-                                       None if weights.checkpoint is None
-                                       else Path(weights.checkpoint))
+            from toolkit.building import build_model
+
+            torch_model = _TorchTarget.of_net(
+                manifest["model_id"], manifest["variant"],
+                build_model(manifest["model_id"], manifest["variant"], weights))
             started = time.perf_counter()
             truths[key] = (torch_model(inputs), time.perf_counter() - started)
         truth, truth_s = truths[key]
