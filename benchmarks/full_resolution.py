@@ -258,8 +258,9 @@ def main() -> None:
         "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
         "WESPE is measured as a split although it declares `resize`: the table is why (its "
         "instance-norm statistics from a thumbnail miss the whole photo's; with the whole "
-        "photo's statistics replayed the tiles are exact, 171 dB on the mobile checkpoint, but "
-        "that needs one pass over the photo per statistic).", ""]
+        "photo's statistics replayed the tiles are exact (tests/test_fullres.py "
+        "`test_tiles_with_the_whole_photos_statistics_are_exact`), but that needs one pass over "
+        "the photo per statistic).", ""]
     if big:
         lines += [big, ""]
     if thumbs:

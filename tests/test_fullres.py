@@ -250,3 +250,53 @@ def test_resize_plans_run_lossy_but_whole():
     assert seen == [(32, 48, 3)] and out.shape == (100, 150, 3) and out.dtype == np.uint8
     with pytest.raises(CamkitError, match="version 7"):
         apply_plan({**plan, "version": 7}, run, [_photo(10, 10)], (TensorSpec("image", 3),))
+
+
+def test_tiles_with_the_whole_photos_statistics_are_exact():
+    """Why WESPE falls back to resize, not to its own tiles: its instance norms are the only
+    global part, so tiles replaying the whole photo's statistics equal the whole photo; it is
+    the statistics a thumbnail gives that are off (benchmarks/full_resolution.md)."""
+    from toolkit.building import Weights, build_model
+    from toolkit.models._blocks import STATISTICS
+
+    net = build_model("enhance_wespe", "tiny", Weights(None, 0)).eval()
+    photo = _photo(130, 202)
+    x = torch.from_numpy(np.ascontiguousarray(photo.transpose(2, 0, 1)))[None]
+    STATISTICS.mode, STATISTICS.kept = "record", []
+    try:
+        with torch.no_grad():
+            whole = net(x)[0].numpy().transpose(1, 2, 0)
+        kept = list(STATISTICS.kept)
+    finally:
+        STATISTICS.mode, STATISTICS.kept = None, []
+    support = receptive_radius(_Replay(net, kept), (3,), size=96)["support"]
+
+    def run(tile):
+        with torch.no_grad():
+            out = _replaying(net, kept, torch.from_numpy(
+                np.ascontiguousarray(tile.transpose(2, 0, 1)))[None])
+        return out[0].numpy().transpose(1, 2, 0)
+
+    tiled = run_tiled(run, photo, TilePlan(80, 96, support, 8, 2))
+    assert np.abs(tiled - whole).max() < 1e-4
+    own = run_tiled(_runner(net), photo, TilePlan(80, 96, support, 8, 2))
+    assert np.abs(own - whole).max() > 1e-2  # each tile's own statistics: not the model
+
+
+class _Replay(nn.Module):
+    def __init__(self, net, kept):
+        super().__init__()
+        self.net, self.kept = net, kept
+
+    def forward(self, x):
+        return _replaying(self.net, self.kept, x)
+
+
+def _replaying(net, kept, x):
+    from toolkit.models._blocks import STATISTICS
+
+    STATISTICS.mode, STATISTICS.kept = "replay", list(kept)
+    try:
+        return net(x)
+    finally:
+        STATISTICS.mode, STATISTICS.kept = None, []

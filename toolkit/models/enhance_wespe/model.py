@@ -176,8 +176,8 @@ SPEC = ModelSpec(
     size_multiple=2,  # pixel-unshuffle 2 in mobile and tiny
     # Measured at 12 MP (benchmarks/full_resolution.md): the split (norm statistics from a
     # mosaic thumbnail) gives 23.2 dB (mobile) / 27.1 dB (DPED official weights) against the
-    # whole photo, the resize 24.6 / 29.3, tiles with their own statistics 20.8 (mobile);
-    # with the whole photo's statistics replayed, tiles are exact (171 dB). The statistics of a
+    # whole photo, the resize 24.6 / 29.3; with the whole photo's statistics replayed, tiles
+    # are exact (tests/test_fullres.py). The statistics of a
     # sample of the photo miss the whole photo's by 10-30 %, and exact ones need one pass over
     # the photo per statistic (8 for mobile, 16 for paper), which a phone app cannot afford.
     full_resolution=FullResolution(
