@@ -89,11 +89,9 @@ def weights_for(model_id, variant, official, work: Path):
 
 
 def measure_model(model_id, variant, official, photo, work: Path, out_rows, thumb_rows):
-    from toolkit.export import export_artifacts
-
     weights, source = weights_for(model_id, variant, official, work)
     if weights is None:
-        out_rows.append(f"| {model_id} | {variant} | skipped: {source} |" + " |" * 11)
+        out_rows.append(f"| {model_id} | {variant} | skipped: {source} |" + " |" * 14)
         return
     model = build_model(model_id, variant, weights).eval()
     from toolkit import registry
@@ -128,18 +126,7 @@ def measure_model(model_id, variant, official, photo, work: Path, out_rows, thum
     plan_s = time.perf_counter() - started
     psnr, ssim, seam = compare(got, truth, plan)
 
-    with quiet():
-        [manifest] = export_artifacts(spec, weights, ["onnx"], ["fp32"], work / "art",
-                                      progress=False)
-    from toolkit.apply import _ArtifactTarget
-
-    artifact = _ArtifactTarget(manifest)
-    tracemalloc.start()
-    started = time.perf_counter()
-    onnx_out = artifact.plan_run(inputs, dtype=np.float32)
-    onnx_s = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1] - onnx_out.nbytes
-    tracemalloc.stop()
+    onnx_out, onnx_s, peak = onnx_by_plan(spec, weights, work / "art", inputs, np.float32)
     onnx_psnr = compare(onnx_out, truth, plan)[0]
 
     h, w = spec.height, spec.width
@@ -180,26 +167,32 @@ def measure_model(model_id, variant, official, photo, work: Path, out_rows, thum
             print(thumb_rows[-1], file=sys.stderr, flush=True)
 
 
-def memory_48mp(work: Path) -> str:
-    """Host buffers for a 48 MP photo through the CSRNet split ONNX artifact (uint8 result,
-    as camkit run writes it)."""
+def onnx_by_plan(spec, weights, folder: Path, inputs, dtype):
+    """Export the ONNX fp32 artifact of ``spec`` and run it by its manifest plan: (result,
+    seconds, peak bytes of the numpy buffers beyond the result, by tracemalloc)."""
     from toolkit.apply import _ArtifactTarget
     from toolkit.export import export_artifacts
 
+    with quiet():
+        [manifest] = export_artifacts(spec, weights, ["onnx"], ["fp32"], folder, progress=False)
+    artifact = _ArtifactTarget(manifest)
+    tracemalloc.start()
+    started = time.perf_counter()
+    out = artifact.plan_run(inputs, dtype=dtype)
+    seconds = time.perf_counter() - started
+    peak = tracemalloc.get_traced_memory()[1] - out.nbytes
+    tracemalloc.stop()
+    return out, seconds, peak
+
+
+def memory_48mp(work: Path) -> str:
+    """Host buffers for a 48 MP photo through the CSRNet split ONNX artifact (uint8 result,
+    as camkit run writes it)."""
     source = sorted(calibration_set("photos_pd"), key=lambda p: -p.stat().st_size)[1]
     photo = phone_photo(source, 1, (6048, 8064))
     weights, _ = weights_for("retouch_csrnet", "paper", MODELS[0][2], work)
     spec = make_spec("retouch_csrnet", "paper", None, "nchw", False, split=True)
-    with quiet():
-        [manifest] = export_artifacts(spec, weights, ["onnx"], ["fp32"], work / "art48",
-                                      progress=False)
-    artifact = _ArtifactTarget(manifest)
-    tracemalloc.start()
-    started = time.perf_counter()
-    out = artifact.plan_run([photo], dtype=np.uint8)
-    seconds = time.perf_counter() - started
-    peak = tracemalloc.get_traced_memory()[1] - out.nbytes
-    tracemalloc.stop()
+    out, seconds, peak = onnx_by_plan(spec, weights, work / "art48", [photo], np.uint8)
     return (f"48 MP ({photo.shape[1]}x{photo.shape[0]}, `{source.name}` scaled up): the CSRNet "
             f"split ONNX fp32 artifact by its plan took {seconds:.0f} s; the photo is "
             f"{photo.nbytes / 2**20:.0f} MB and its uint8 result {out.nbytes / 2**20:.0f} MB, "

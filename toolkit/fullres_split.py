@@ -15,13 +15,14 @@ Two ways to build it:
   ``toolkit.models._blocks.spatial_mean`` (``InstanceNorm``, ``global_mean``, NAFNet's
   channel attention): the whole network runs on the thumbnail recording every statistic, then
   on the tile replaying them in the same order. The thumbnail pass costs (thumbnail pixels /
-  tile pixels) of a tile's pass, 1/16 with the default divisor 4.
+  tile pixels) of a tile's pass, 1/4 with the default divisor 2.
 
 Why one artifact with two inputs, not a condition artifact and a per-pixel artifact: every
 format, precision, I/O dtype, calibration set and parity check works on it unchanged (the
 thumbnail is an image like the photo), and an app feeds two images, never a model-specific
 vector; the price is the thumbnail pass once per tile instead of once per photo (CSRNet paper
-at 1080x1920 with its default 540x960 mosaic thumbnail: 0.6 GMAC per tile beside 9.3).
+at 1080x1920 with its default 540x960 mosaic thumbnail: the condition network's 0.97 GMAC
+per tile beside the per-pixel network's 9.3; toolkit/models/_cost.py counts).
 """
 
 from __future__ import annotations

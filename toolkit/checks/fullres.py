@@ -145,7 +145,7 @@ def check_full_res(target: Path, data: Path | None = None, count: int = 2,
     from toolkit.publish import scan
     from toolkit.registry import card
 
-    manifests = [m for m in scan(Path(target)).manifests]
+    manifests = scan(Path(target)).manifests
     photos = photos_for_check(data, count)
     rows: list[FullResRow] = []
     truths: dict[tuple, tuple[np.ndarray, float]] = {}
