@@ -46,22 +46,25 @@ def test_case_files_agree(fixtures, name):
     out, written = fixtures
     case = out / name
     assert {p.name for p in case.iterdir()} == {"photo.png", "plan.json", "grid.json",
-                                                "tiles.npz", "blended_f32.npy", "blended.png"}
+                                                "tiles.npz", "blended_f32.npy", "blended.png",
+                                                *(["stats.json"] if "statistics" in name
+                                                  else [])}
     raw = json.loads((case / "plan.json").read_text())
     plan = fullres.TilePlan.from_json(raw)
     assert plan == fullres.TilePlan(64, 96, 6, 8, 4) and raw["version"] == fullres.PLAN_VERSION
     assert fullres.TilePlan(*raw["tile"], raw["margin"], raw["blend"], raw["align"]).to_json() \
-        == {k: v for k, v in raw.items() if k != "thumbnails"} | {"strategy": "tiles"}
+        == {k: v for k, v in raw.items() if k not in ("thumbnails", "statistics")} \
+        | {"strategy": "tiles"}
     photo = np.asarray(Image.open(case / "photo.png"))
-    height, width, split = CASES[name]
+    height, width, kind = CASES[name]
     assert photo.shape == (height, width, 3) and photo.dtype == np.uint8
     grid = json.loads((case / "grid.json").read_text())
     assert [(t["top"], t["left"]) for t in grid["tiles"]] == fullres.grid(*grid["padded"], plan)
     assert grid["padded"] == list(fullres.padded_size(height, width, plan))
-    if name.startswith("tiles"):  # several tile rows and columns
+    if name.startswith(("tiles", "statistics")):  # several tile rows and columns
         assert len({t["top"] for t in grid["tiles"]}) > 2 < len({t["left"] for t in grid["tiles"]})
     else:
-        assert len(grid["tiles"]) == (12 if split else 1)
+        assert len(grid["tiles"]) == (12 if kind == "thumbnail" else 1)
     with np.load(case / "tiles.npz") as z:
         for t in grid["tiles"]:
             i = t["index"]
@@ -73,7 +76,9 @@ def test_case_files_agree(fixtures, name):
             np.testing.assert_array_equal(  # the photo reflected, as the rule in README.md
                 f32[0], fullres.crop_reflected(photo, t["top"], t["left"], 64, 96))
             assert z[f"out_nhwc_f32/{i}"].shape == (1, 64, 96, 3)
-        if split:
+        if kind == "statistics":
+            _check_statistics(case, raw, photo, z)
+        if kind == "thumbnail":
             thumb = fullres.mosaic(photo, 12, 16, 4)
             np.testing.assert_array_equal(z["thumb_nhwc_f32"][0], thumb)
             np.testing.assert_array_equal(z["thumb_nchw_f32"], z["thumb_nhwc_f32"].transpose(
@@ -82,7 +87,8 @@ def test_case_files_agree(fixtures, name):
                 {"input": "image_thumbnail", "of": "image", "size": [12, 16],
                  "resize": "mosaic", "cells": 4}]
         else:
-            assert "thumb_nhwc_f32" not in z.files and raw["strategy"] == "tiles"
+            assert "thumb_nhwc_f32" not in z.files
+            assert raw["strategy"] == ("split" if kind == "statistics" else "tiles")
     blended = np.load(case / "blended_f32.npy")
     assert blended.shape == (height, width, 3) and blended.dtype == np.float32
     assert np.abs(_reblend(case, plan) - blended).max() < 1e-6
@@ -133,3 +139,35 @@ def test_cli(tmp_path):
     assert "wrote" in result.stdout and (out / "index.json").exists()
     again = run_cli("app", "fixtures", str(out))
     assert again.returncode == 2 and again.stderr.count("\n") == 1 and "--overwrite" in again.stderr
+
+
+def _check_statistics(case, raw, photo, z):
+    """A statistics case: every photo feature taken once from a tile holding its receptive
+    field, the tiles' inputs the photo zero-padded, the vector their features' mean."""
+    from toolkit.app_fixtures import toy_features
+
+    entry = raw["statistics"]
+    s, before, after = entry["stride"], entry["before"], entry["after"]
+    th, tw = entry["tile"]
+    tiles = json.loads((case / "stats.json").read_text())["tiles"]
+    h, w = photo.shape[:2]
+    count = np.zeros((-(-h // s), -(-w // s)), int)
+    total = np.zeros(3)
+    for t in tiles:
+        y0, x0, (r0, r1), (c0, c1) = t["top"], t["left"], t["rows"], t["cols"]
+        count[y0 // s + r0:y0 // s + r1, x0 // s + c0:x0 // s + c1] += 1
+        assert y0 % s == 0 == x0 % s
+        for k, (o, length, size) in enumerate(((y0, h, th), (x0, w, tw))):
+            first, end = (r0, r1) if k == 0 else (c0, c1)
+            assert s * first - before >= 0 or o == 0
+            assert s * (end - 1) + after <= size - 1 or o + size >= length
+        tile = z[f"stats_in_nhwc_f32/{t['index']}"][0]
+        want = np.zeros((th, tw, 3), np.float32)
+        crop = photo[y0:y0 + th, x0:x0 + tw].astype(np.float32) / np.float32(255)
+        want[:crop.shape[0], :crop.shape[1]] = crop
+        np.testing.assert_array_equal(tile, want)
+        feats = z[f"stats_features_nhwc_f32/{t['index']}"][0]
+        np.testing.assert_array_equal(feats, toy_features(tile))
+        total += feats[r0:r1, c0:c1].reshape(-1, 3).sum(0, dtype=np.float64)
+    assert (count == 1).all()
+    np.testing.assert_allclose(z["statistics_nhwc_f32"][0, 0, 0], total / count.size, rtol=1e-6)

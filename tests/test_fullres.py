@@ -5,6 +5,8 @@ and the receptive-field measurement tells local models from global ones."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 import torch
@@ -148,6 +150,9 @@ def test_a_split_with_the_photo_as_thumbnail_is_the_model(model_id):
     from toolkit.fullres_split import StatisticsSplit, split_model_spec, split_module
 
     spec = registry.model_spec(model_id)
+    if spec.full_resolution.statistics == "tiles":  # CSRNet: its thumbnail split, not declared
+        spec = replace(spec, full_resolution=replace(spec.full_resolution,
+                                                     statistics="thumbnail"))
     net = build_model(model_id, "tiny", Weights(None, 3)).eval()
     split = (split_module(split_model_spec(spec, (64, 64)), net)
              if spec.full_resolution.strategy == "split" else StatisticsSplit(net, 1))
@@ -300,3 +305,68 @@ def _replaying(net, kept, x):
         return net(x)
     finally:
         STATISTICS.mode, STATISTICS.kept = None, []
+
+
+def test_statistics_by_tiles_equal_the_whole_photo():
+    """CSRNet's split by tiles: the features module over the photo by tiles (its measured
+    stride and receptive field), the mean fed to the per-pixel module per tile, equals CSRNet on
+    the whole photo to float precision when the photo is at least a tile and its sides differ
+    from the tile's by multiples of the stride; close otherwise (odd sizes, a photo smaller than
+    a tile)."""
+    from toolkit.building import Weights, build_for_spec, build_model, make_spec
+    from toolkit.fullres import apply_plan, export_plan
+    from toolkit.fullres_split import features_module
+
+    spec = make_spec("retouch_csrnet", "tiny", (64, 96), "nchw", False, split=True)
+    assert [t.role for t in spec.model.inputs] == ["image", "statistics"]
+    assert spec.statistics[0].shape(64, 96) == (1, 8, 1, 1) and spec.tags() == ["split", "64x96"]
+    weights = Weights(None, 5)
+    split, whole = build_for_spec(spec, weights), build_model("retouch_csrnet", "tiny", weights)
+    plan = export_plan(spec, split)
+    stats = plan["statistics"]
+    # conv 7/2 pad 1, 3/2 pad 1, 3/2 pad 1: feature k reads input rows 8k-7 .. 8k+11
+    assert (stats["stride"], stats["before"], stats["after"]) == (8, 7, 11)
+    assert stats["features"] == [8, 12] and stats["into"] == {"image": "image_statistics"}
+    assert plan["margin"] == 0 and "thumbnails" not in plan
+
+    def runner(net):
+        def run(*xs):
+            with torch.no_grad():
+                out = net(*[torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+                            for x in xs])
+            return out[0].numpy().transpose(1, 2, 0)
+        return run
+
+    rng = np.random.default_rng(0)
+    for (h, w), tol in [((200, 304), 1e-6), ((64, 96), 1e-6), ((72, 104), 1e-6),
+                        ((147, 203), 2e-2), ((40, 50), 2e-2)]:
+        photo = rng.random((h, w, 3), dtype=np.float32)
+        truth = runner(whole.eval())(photo)
+        got = apply_plan(plan, runner(split), [photo], spec.model.inputs, dtype=np.float32,
+                         run_features=runner(features_module(split)))
+        assert np.abs(got - truth).max() < tol, (h, w)
+    with pytest.raises(CamkitError, match="no features artifact"):
+        apply_plan(plan, runner(split), [photo], spec.model.inputs, dtype=np.float32)
+
+
+@pytest.mark.parametrize("length", [1, 7, 64, 65, 100, 151, 333, 1000])
+def test_statistics_tiles_take_every_feature_once(length):
+    from toolkit.fullres import _feature_spans, statistics_step
+
+    step = statistics_step(64, 8, 7, 11)
+    spans = _feature_spans(length, 64, 8, 7, 11, step)
+    taken = [y0 // 8 + i for y0, a, b in spans for i in range(a, b)]
+    assert taken == list(range(-(-length // 8)))
+    for y0, a, b in spans:  # a feature is taken where its receptive field is in the tile
+        assert y0 % 8 == 0
+        assert all(8 * i - 7 >= 0 or y0 == 0 for i in range(a, b))
+        assert all(8 * i + 11 <= 63 or y0 + 64 >= length for i in range(a, b))
+
+
+def test_split_by_tiles_refusals():
+    from toolkit.building import make_spec
+
+    with pytest.raises(CamkitError, match="no thumbnail\\); drop --thumbnail"):
+        make_spec("retouch_csrnet", "tiny", None, "nchw", False, split=True, thumbnail=(32, 32))
+    with pytest.raises(CamkitError, match="float statistics vector.*drop --io uint8"):
+        make_spec("retouch_csrnet", "tiny", None, "nchw", False, "uint8", split=True)

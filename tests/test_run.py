@@ -97,48 +97,50 @@ def test_an_artifact_gives_the_models_result_and_refuses_other_sizes(tmp_path):
 
 
 def test_a_split_artifact_runs_a_larger_photo_by_tiles_as_torch_does(tmp_path):
-    """The split export's manifest plan, followed by camkit run with the ONNX artifact on an
-    odd non-square photo, gives what torch's split gives by the same plan; with the photo as
-    its own thumbnail the split is CSRNet itself."""
+    """CSRNet's split by tiles, exported to ONNX: the per-tile artifact and its features
+    artifact beside it, named by the manifest. camkit run follows the plan (features over the
+    photo by tiles, then the per-pixel network per tile) and gives CSRNet on the whole photo;
+    `camkit check` fails the artifact whose features artifact is gone."""
     pytest.importorskip("onnxruntime")
-    from toolkit.building import build_for_spec, build_model, make_spec, resolve_weights
-    from toolkit.fullres import apply_plan
+    from toolkit.building import build_model, resolve_weights
 
-    pixels = (_photo(157, 211, seed=3) * 255 + 0.5).astype(np.uint8)
+    # 136x200: larger than the 64x64 tile, sides differing from it by multiples of 8 (exact)
+    pixels = (_photo(136, 200, seed=3) * 255 + 0.5).astype(np.uint8)
     folder = tmp_path / "photos"
     folder.mkdir()
-    Image.fromarray(pixels).save(folder / "odd.png")
+    Image.fromarray(pixels).save(folder / "big.png")
     exported = run_cli("export", "retouch_csrnet", "--variant", "tiny", "--format", "onnx",
                        "--precision", "fp32", "--split", "--out", str(tmp_path / "art"),
                        "--no-check")
     assert exported.returncode == 0, exported.stderr
-    [manifest] = (tmp_path / "art" / "retouch_csrnet" / "tiny").glob("*split.onnx.manifest.json")
+    art = tmp_path / "art" / "retouch_csrnet" / "tiny"
+    [manifest] = art.glob("*split.onnx.manifest.json")
     plan = json.loads(manifest.read_text())["full_resolution"]
     assert plan["strategy"] == "split" and plan["margin"] == 0 and plan["exact"]
-    assert plan["thumbnails"] == [{"input": "image_thumbnail", "of": "image", "size": [32, 32],
-                                   "resize": "mosaic", "cells": 4}]
-    ran = run_cli("run", str(manifest), str(folder / "odd.png"), "--out", str(tmp_path / "out"))
+    entry = plan["statistics"]
+    assert entry["artifact"]["file"] == manifest.name.replace(".onnx.manifest.json",
+                                                              ".statistics.onnx")
+    assert (art / entry["artifact"]["file"]).is_file()
+    assert entry["artifact"]["io"]["outputs"][0]["shape"] == [1, 8, 8, 8]
+    ran = run_cli("run", str(manifest), str(folder / "big.png"), "--out", str(tmp_path / "out"))
     assert ran.returncode == 0, ran.stderr
-    got = np.asarray(Image.open(tmp_path / "out" / "odd.png"))
+    got = np.asarray(Image.open(tmp_path / "out" / "big.png")).astype(int)
 
-    spec = make_spec("retouch_csrnet", "tiny", None, "nchw", False, split=True)
     weights = resolve_weights("retouch_csrnet", "tiny", None, False)
-    split = build_for_spec(spec, weights).eval()
-
-    def run(*feeds):
-        with torch.no_grad():
-            out = split(*[torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
-                          for x in feeds])
-        return out[0].numpy().transpose(1, 2, 0)
-
-    expected = apply_plan(plan, run, [pixels], spec.model.inputs)
-    assert np.abs(got.astype(int) - expected.astype(int)).max() <= 1
-
-    # the photo as its own thumbnail: exactly the whole-photo CSRNet
     whole = build_model("retouch_csrnet", "tiny", weights).eval()
     x = torch.from_numpy(pixels.astype(np.float32).transpose(2, 0, 1) / 255)[None]
     with torch.no_grad():
-        assert torch.allclose(split(x, x), whole(x), atol=1e-6)
+        truth = whole(x)[0].clamp(0, 1).numpy().transpose(1, 2, 0)
+    assert np.abs(got - (truth * 255 + 0.5).astype(int)).max() <= 1
+
+    checked = run_cli("check", str(art))
+    assert checked.returncode == 0, checked.stdout + checked.stderr
+    (art / entry["artifact"]["file"]).unlink()
+    broken = run_cli("check", str(art))
+    assert broken.returncode != 0 and "features artifact" in broken.stdout + broken.stderr
+    refused = run_cli("run", str(manifest), str(folder / "big.png"), "--out",
+                      str(tmp_path / "out2"))
+    assert refused.returncode != 0 and "features artifact" in refused.stderr
 
 
 def test_inpainting_needs_masks_and_bad_photos_are_named(tmp_path):

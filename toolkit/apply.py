@@ -173,6 +173,15 @@ class _TorchTarget:
         with torch.no_grad():
             return self.plan_net(*tensors)[0].numpy().transpose(1, 2, 0)
 
+    def _plan_features(self, *feeds: np.ndarray) -> np.ndarray:
+        from toolkit.fullres_split import features_module
+
+        torch = self.torch
+        tensors = [torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
+                   for x in feeds]
+        with torch.no_grad():
+            return features_module(self.plan_net)(*tensors)[0].numpy().transpose(1, 2, 0)
+
     def __call__(self, inputs: list[np.ndarray], on_tile=None):
         from toolkit.building import make_spec
         from toolkit.export import check_memory
@@ -181,7 +190,7 @@ class _TorchTarget:
             from toolkit.fullres import apply_plan
 
             return apply_plan(self.plan, self._plan_run, inputs, self.plan_spec.model.inputs,
-                              on_tile)
+                              on_tile, run_features=self._plan_features)
         inputs = [_floats(x) for x in inputs]
         torch = self.torch
         h, w = inputs[0].shape[:2]
@@ -225,6 +234,11 @@ class _ArtifactTarget:
                               f"platform (Core ML prediction needs macOS); run the ONNX or LiteRT "
                               f"artifact, or the torch model (camkit run {self.spec.model.model_id})")
         self.runner = registry.load_runner(manifest_path, self.manifest)
+        self.features = None
+        entry = ((self.manifest.get("full_resolution") or {}).get("statistics") or {})
+        if "artifact" in entry:  # a split by tiles: its features artifact (sha256 checked)
+            self.features = fmt.load(Path(manifest_path).parent / entry["artifact"]["file"])
+            self.features_io = entry["artifact"]["io"]
         self.describe = f"{published.artifact.name} ({self.manifest['format']}, " \
                         f"{self.manifest['precision']})"
 
@@ -237,18 +251,28 @@ class _ArtifactTarget:
         out = self.runner(feeds)[spec.model.outputs[0].name]
         return from_layout(np.asarray(out, dtype=np.float32), spec.layout)
 
+    def _features(self, *arrays: np.ndarray) -> np.ndarray:
+        """The features artifact of a split by tiles once, on HWC float32 tiles."""
+        from toolkit.data.io import from_layout, to_layout
+
+        io = self.features_io
+        feeds = {t["name"]: to_layout(x, t["layout"]) for t, x in zip(io["inputs"], arrays)}
+        out = self.features(feeds)[io["outputs"][0]["name"]]
+        return from_layout(np.asarray(out, dtype=np.float32), io["outputs"][0]["layout"])
+
     def plan_run(self, inputs: list[np.ndarray], on_tile=None, dtype=np.uint8) -> np.ndarray:
         """The photo's ``inputs`` (its image, its mask) by the manifest's full_resolution plan."""
         from toolkit.fullres import apply_plan
 
         return apply_plan(self.manifest["full_resolution"], self._run, inputs,
-                          self.spec.model.inputs, on_tile, dtype)
+                          self.spec.model.inputs, on_tile, dtype,
+                          run_features=self._features if self.features is not None else None)
 
     def __call__(self, inputs: list[np.ndarray], on_tile=None) -> np.ndarray:
         h, w = inputs[0].shape[:2]
         spec = self.spec
         plan = self.manifest.get("full_resolution")
-        if not spec.dynamic and (h, w) != (spec.height, spec.width) or spec.thumbnails:
+        if not spec.dynamic and (h, w) != (spec.height, spec.width) or spec.split:
             if plan is None:
                 raise CamkitError(
                     f"the photo is {h}x{w}; this artifact takes {spec.height}x{spec.width} only "

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import math
 import os
 import shutil
 import tempfile
@@ -167,10 +168,12 @@ def io_description(spec: ExportSpec) -> dict[str, list[dict[str, Any]]]:
             "dtype": t.dtype if quantization is None else spec.io_dtype,
             "quantization": None if quantization is None else dict(quantization),
             "layout": spec.layout,
-            "value_range": list(t.value_range),
+            # null: unbounded (a statistics input's features)
+            "value_range": (list(t.value_range) if all(map(math.isfinite, t.value_range))
+                            else None),
             "color_space": t.color_space,
-            # what the app feeds: "image" (the photo or its tile), "mask", or "thumbnail" of
-            # the input ``of`` (manifest ``full_resolution`` says how it is made)
+            # what the app feeds: "image" (the photo or its tile), "mask", "thumbnail" or
+            # "statistics" of the input ``of`` (manifest ``full_resolution`` says how it is made)
             "role": t.role,
             **({"of": t.of} if t.of else {}),
         }

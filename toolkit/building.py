@@ -102,10 +102,10 @@ def parse_size(text: str) -> tuple[int, int]:
 
 def build_for_spec(spec: ExportSpec, weights: Weights) -> nn.Module:
     """The float module an artifact of ``spec`` is exported from (and checked against): the
-    model, or its full-resolution split when the spec has thumbnail inputs
+    model, or its full-resolution split when the spec has thumbnail or statistics inputs
     (toolkit/fullres_split.py)."""
     net = build_model(spec.model.model_id, spec.variant, weights)
-    if spec.thumbnails:
+    if spec.split:
         from toolkit.fullres_split import split_module
 
         return split_module(spec.model, net)
@@ -139,5 +139,16 @@ def make_spec(
         if dynamic:
             raise CamkitError("--split is for static artifacts (a dynamic one takes the whole "
                               "photo at once); drop --dynamic or --split")
-        model = split_model_spec(model, thumbnail_size(model, height, width, thumbnail))
+        if model.full_resolution.statistics == "tiles":
+            from toolkit.fullres_split import statistics_channels
+
+            if thumbnail is not None:
+                raise CamkitError(f"{model_id} splits by tiles (its statistics come from the "
+                                  f"whole photo, no thumbnail); drop --thumbnail")
+            if io_dtype != "float32":
+                raise CamkitError(f"{model_id}'s split takes a float statistics vector beside "
+                                  f"the tile; drop --io {io_dtype} (or --split)")
+            model = split_model_spec(model, None, statistics_channels(model, variant))
+        else:
+            model = split_model_spec(model, thumbnail_size(model, height, width, thumbnail))
     return ExportSpec(model, variant, height, width, layout, io_dtype)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import shutil
 import sys
@@ -108,7 +109,8 @@ def check_memory(spec: ExportSpec, model: nn.Module, available: int | None = Non
     from toolkit.models._cost import forward_peak_bytes
 
     height, width = spec.sample_size
-    channels = tuple(t.channels for t in spec.model.inputs)
+    channels = tuple(t.channels if t.size is None else (t.channels, *t.size)
+                     for t in spec.model.inputs)
     weights = sum(p.numel() * p.element_size() for p in model.parameters())
     need = FORWARDS_AT_ONCE * forward_peak_bytes(model, channels, height, width) + weights
     available = available_memory_bytes() if available is None else available
@@ -188,12 +190,12 @@ def export_artifacts(
     plan = full_resolution_plan(spec, model)
     weights_desc = weights.describe()
     prepared = prepare_for_export(model, spec)
-    name, feeds = sample_feeds(spec, count=1)[0]
+    name, feeds = sample_feeds(spec, count=1, module=model)[0]
     reference = torch_runner(model, spec)(feeds)
 
     calib = calib_desc = None
     if any(p not in FLOAT_PRECISIONS for p in precisions):
-        calib = calibration_feeds(spec, calib_source)
+        calib = calibration_feeds(spec, calib_source, module=model)
         source = calib_source or spec.model.calibration_set
         if not is_set_name(source) and Path(source).is_dir():
             # a folder: absolute, so `camkit check` finds it from anywhere
@@ -223,13 +225,18 @@ def export_artifacts(
     registered = spec.model.model_id in registry.model_ids()
     if (accuracy is None and calib is not None and ptq.auto_float and registered
             and weights.checkpoint is not None):
-        accuracy = card_target(spec)
+        accuracy = card_target(spec, model)
     if accuracy is not None:
         search = _AccuracySearch(accuracy, model, quant_module, spec, calib, progress, ptq)
     defaults = {p: default_float_reasons(prepared, p) if ptq.float_defaults else {}
                 for p in DEFAULT_FLOAT_PRECISIONS}
     ptq_record = {**ptq.describe(), "equalization": equalization}
 
+    features = None
+    if spec.statistics:
+        from toolkit.fullres_split import features_module
+
+        features = features_module(model)
     out_dir = artifacts.artifact_dir(out_root, spec)
     with publish.FolderLock(out_dir, "export"), publish.Publication(out_dir) as pub, \
             options.using(ptq):
@@ -254,7 +261,7 @@ def export_artifacts(
                             None if not quantized else ptq_record
                             if precision in EQUALIZED_PRECISIONS
                             else {**ptq_record, "equalize": False, "equalization": None},
-                            plan)
+                            plan, features)
             )
         bar.close()
         _verify_staged(pub.staging, manifests)
@@ -316,12 +323,12 @@ def _verify_staged(staging: Path, manifests: list[Path]) -> None:
                           f"please report this")
 
 
-def card_target(spec: ExportSpec) -> AccuracyTarget:
+def card_target(spec: ExportSpec, module: nn.Module | None = None) -> AccuracyTarget:
     """The card's budgets on the photos `camkit check` measures (the model's calibration set at
     the artifact's size, as ``sample_feeds`` gives them): what the default export keeps layers
-    float for."""
+    float for. ``module``: the float module (a split by tiles computes its statistics feeds)."""
     return AccuracyTarget(None, Path(f"calibration/{spec.model.calibration_set}"),
-                          sample_feeds(spec), automatic=True)
+                          sample_feeds(spec, module=module), automatic=True)
 
 
 def full_resolution_plan(spec: ExportSpec, model: nn.Module) -> dict:
@@ -440,12 +447,51 @@ def _run_export(module, fmt, prepared, spec, precision, out_dir, calib, float_la
         ) from None
 
 
+def features_spec(spec: ExportSpec, channels: int, stride: int) -> ExportSpec:
+    """The ExportSpec of a split by tiles' features artifact: the photo inputs of ``spec`` at
+    its size, one ``features`` output (``channels`` at 1/``stride`` of the size), float I/O."""
+    from dataclasses import replace as _replace
+
+    from toolkit.spec import TensorSpec
+
+    h, w = spec.height // stride, spec.width // stride
+    out = TensorSpec("features", channels, (-math.inf, math.inf), "features",
+                     description=f"local features (stride {stride}); their mean over the whole "
+                     f"photo is the per-tile artifact's statistics input", role="features",
+                     size=(h, w))
+    model = _replace(spec.model, inputs=tuple(t for t in spec.model.inputs if t.role == "image"),
+                     outputs=(out,))
+    return _replace(spec, model=model, io_dtype="float32")
+
+
+def _export_features(features: nn.Module, spec: ExportSpec, fmt: str, final: Path) -> dict:
+    """Export ``features`` (a split by tiles' features module, float) as the fp32 ``fmt``
+    artifact ``<artifact>.statistics.<suffix>`` beside ``final``; its manifest entry."""
+    import torch
+
+    module = registry.format_module(fmt)
+    channels = spec.statistics[0].channels
+    image = next(t for t in spec.model.inputs if t.role == "image")
+    with torch.no_grad():
+        probe = features(torch.zeros(1, image.channels, spec.height, spec.width))
+    fspec = features_spec(spec, channels, spec.height // probe.shape[2])
+    target = final.with_name(f"{final.name[:-len(module.suffix) - 1]}.statistics.{module.suffix}")
+    with artifacts.staging_dir(final.parent) as staging:
+        produced = _run_export(module, fmt, prepare_for_export(features, fspec), fspec, "fp32",
+                               staging, None)
+        artifacts.atomic_replace(produced, target)
+    return {"file": target.name, "sha256": artifacts.sha256_path(target),
+            "size_bytes": artifacts.size_bytes(target), "format": fmt, "precision": "fp32",
+            "io": artifacts.io_description(fspec)}
+
+
 def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _Sample, calib,
                 calib_desc=None, search: _AccuracySearch | None = None,
                 defaults: dict[str, str] | None = None, ptq_record: dict | None = None,
-                plan: dict | None = None) -> Path:
+                plan: dict | None = None, features: nn.Module | None = None) -> Path:
     """One artifact; ``defaults``: the model's default float layers for this precision, each with
-    why it stays float; ``plan``: its ``full_resolution`` block."""
+    why it stays float; ``plan``: its ``full_resolution`` block; ``features``: a split by
+    tiles' features module (exported beside the artifact, ``_export_features``)."""
     defaults = defaults or {}
     module = registry.format_module(fmt)
     stem = artifacts.artifact_stem(spec, precision)
@@ -474,6 +520,9 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _
             scheme["float_mac_share"] = _float_mac_share(prepared, spec,
                                                          scheme.get("kept_float_layers", []))
         artifacts.atomic_replace(produced, final)
+    if spec.statistics:  # a split by tiles: its features artifact beside the per-tile one
+        plan = {**plan, "statistics": {**plan["statistics"],
+                                       "artifact": _export_features(features, spec, fmt, final)}}
     sample_desc = sample.write_beside(final)
     manifest = {
         "schema": artifacts.MANIFEST_SCHEMA,

@@ -375,11 +375,11 @@ def export_plan(spec, module, blend: int = 16) -> dict:
               "resize_in": "area", "resize_out": "bicubic"}
     if declared.strategy == "resize":
         return {**resize, "why": declared.why}
-    if declared.strategy == "split" and not spec.thumbnails:
+    if declared.strategy == "split" and not spec.split:
         return {**resize, "why": f"exported whole ({declared.why}); export with --split to "
                                  "process photos of any size by tiles"}
     g = torch.Generator().manual_seed(1)
-    inputs = [(t.channels, None if t.role != "thumbnail" else
+    inputs = [(t.channels, None if t.role not in ("thumbnail", "statistics") else
                torch.rand(t.shape(None, None), generator=g)) for t in model.inputs]
     rf = measure_margin(module.eval(), inputs, (spec.height, spec.width), m, blend)
     if rf["margin"] is None:
@@ -395,7 +395,147 @@ def export_plan(spec, module, blend: int = 16) -> dict:
     if spec.thumbnails:
         roles = {t.name: t.role for t in model.inputs}
         raw["thumbnails"] = [thumbnail_entry(t, roles[t.of], model) for t in spec.thumbnails]
+    if spec.statistics:
+        from toolkit.fullres_split import features_module
+
+        raw["statistics"] = statistics_entry(spec, features_module(module))
     return raw
+
+
+def statistics_geometry(features, channels: int, seeds: int = 3) -> dict:
+    """The features module's stride and receptive field, measured: ``stride`` = input side /
+    feature side (the same on 128 and 256 px inputs, else it is not a fixed-stride map);
+    ``before`` / ``after``: how far the receptive field of feature ``k`` reaches above / below
+    input pixel ``stride * k`` (the support of its gradient w.r.t. ``seeds`` seeded random
+    inputs, united, so a ReLU that happens to be off for one input cannot shrink it)."""
+    import torch
+
+    features = features.eval()
+    strides = []
+    for size in (128, 256):
+        with torch.no_grad():
+            out = features(torch.zeros(1, channels, size, size))
+        fh, fw = out.shape[2], out.shape[3]
+        if size % fh or size % fw or size // fh != size // fw:
+            raise CamkitError(f"the statistics features are {out.shape[2]}x{out.shape[3]} for a "
+                              f"{size}x{size} input: not a fixed stride; declare "
+                              f"statistics='thumbnail'")
+        strides.append(size // out.shape[2])
+    if strides[0] != strides[1]:
+        raise CamkitError(f"the statistics features' stride changes with the input size "
+                          f"({strides}); declare statistics='thumbnail'")
+    stride, size = strides[0], 256
+    k = size // stride // 2
+    grad = np.zeros((size, size))
+    for seed in range(seeds):
+        x = torch.rand(1, channels, size, size, generator=torch.Generator().manual_seed(seed),
+                       requires_grad=True)
+        features(x)[0, :, k, k].sum().backward()
+        grad += x.grad[0].abs().sum(0).numpy()
+    rows, cols = np.nonzero(grad.sum(1))[0], np.nonzero(grad.sum(0))[0]
+    if not len(rows):
+        raise CamkitError("the statistics features do not depend on the input")
+    anchor = stride * k
+    before = int(max(anchor - rows.min(), anchor - cols.min(), 0))
+    after = int(max(rows.max() - anchor, cols.max() - anchor, 0))
+    return {"stride": stride, "before": before, "after": after}
+
+
+def statistics_step(tile: int, stride: int, before: int, after: int) -> int:
+    """Tile origins of the statistics pass along a side are this far apart (a multiple of the
+    stride): consecutive tiles' whole-receptive-field features then meet without a gap."""
+    valid = (tile - 1 - after) // stride + 1 - -(-before // stride)
+    if valid < 1:
+        raise CamkitError(f"a {tile} px tile holds no feature with its whole receptive field "
+                          f"({before} + {after} px); export a larger size")
+    return valid * stride
+
+
+def statistics_entry(spec, features) -> dict:
+    """The manifest's ``full_resolution.statistics`` block (the files are added per format at
+    export): how the features artifact runs over the photo and what its mean feeds."""
+    images = [t for t in spec.model.inputs if t.role == "image"]
+    geo = statistics_geometry(features, images[0].channels)
+    s = geo["stride"]
+    th, tw = spec.height, spec.width
+    return {
+        "inputs": [t.name for t in images],
+        "into": {t.of: t.name for t in spec.statistics},
+        "output": "features",
+        "tile": [th, tw],
+        "features": [th // s, tw // s],
+        **geo,
+        "step": [statistics_step(th, s, geo["before"], geo["after"]),
+                 statistics_step(tw, s, geo["before"], geo["after"])],
+        "pad": "zeros",
+        "reduce": "mean",
+        "exact": "when the photo is at least one tile and each side minus the tile's is a "
+                 f"multiple of {s}; else the features at the bottom and right borders are "
+                 "approximate",
+        "how": "stride: input side / feature side; before/after: the support of a feature's "
+               "gradient w.r.t. seeded random inputs (toolkit.fullres.statistics_geometry)",
+    }
+
+
+def _feature_spans(length: int, tile: int, stride: int, before: int, after: int,
+                   step: int) -> list[tuple[int, int, int]]:
+    """(tile origin, first owned feature, end owned feature) along one side; photo feature
+    ``i`` (anchor ``stride * i`` inside the photo) is owned by the first tile whose features
+    ``i - origin / stride`` has its whole receptive field in the tile, or reaches past the
+    tile only across the photo's own border."""
+    count = -(-length // stride)
+    origins = list(range(0, max(1, length - tile + 1), step))
+    last = -(-max(0, length - tile) // stride) * stride  # the last tile reaches the photo's end
+    if origins[-1] < last:
+        origins.append(last)
+    spans, done = [], 0
+    n = tile // stride
+    for y0 in origins:
+        first = 0 if y0 == 0 else -(-before // stride)
+        end = n if y0 + tile >= length else (tile - 1 - after) // stride + 1
+        lo, hi = y0 // stride + first, min(count, y0 // stride + end)
+        if lo > done:
+            raise CamkitError(f"statistics tiles leave features {done}..{lo - 1} uncovered "
+                              f"(step {step}, tile {tile}); a camkit bug, please report it")
+        if hi > done:
+            spans.append((y0, done - y0 // stride, hi - y0 // stride))
+            done = hi
+    if done < count:
+        raise CamkitError(f"statistics tiles cover {done} of {count} features; a camkit bug")
+    return spans
+
+
+def statistics_pass(entry: dict, run_features: Callable[..., np.ndarray],
+                    inputs: list[np.ndarray], on_tile: Callable[[int, int], None] | None = None
+                    ) -> np.ndarray:
+    """The whole photo's statistics by a manifest's ``full_resolution.statistics`` ``entry``:
+    the features artifact (``run_features(*tiles) -> (h', w', C)`` on HWC float32 tiles of
+    ``entry["tile"]``, zero-padded past the photo) over the photo by tiles, each photo feature
+    taken once from a tile holding its receptive field (``_feature_spans``), averaged. Returns
+    the (1, 1, C) float32 vector the per-tile artifact's statistics input takes."""
+    th, tw = entry["tile"]
+    s, before, after = int(entry["stride"]), int(entry["before"]), int(entry["after"])
+    height, width = inputs[0].shape[:2]
+    rows = _feature_spans(height, th, s, before, after, int(entry["step"][0]))
+    cols = _feature_spans(width, tw, s, before, after, int(entry["step"][1]))
+    total, count = None, 0
+    buffers = [np.zeros((th, tw, x.shape[2]), np.float32) for x in inputs]
+    done, n = 0, len(rows) * len(cols)
+    for y0, r0, r1 in rows:
+        for x0, c0, c1 in cols:
+            for buf, x in zip(buffers, inputs):
+                crop = x[y0:y0 + th, x0:x0 + tw]
+                buf.fill(0.0)
+                h, w = crop.shape[:2]
+                buf[:h, :w] = crop / np.float32(255.0) if x.dtype == np.uint8 else crop
+            f = np.asarray(run_features(*buffers), np.float32)[r0:r1, c0:c1]
+            part = f.reshape(-1, f.shape[-1]).sum(0, dtype=np.float64)
+            total = part if total is None else total + part
+            count += f.shape[0] * f.shape[1]
+            done += 1
+            if on_tile is not None:
+                on_tile(done, n)
+    return (total / count).astype(np.float32)[None, None, :]
 
 
 def _resize(image: np.ndarray, height: int, width: int, method: str) -> np.ndarray:
@@ -411,28 +551,43 @@ def _resize(image: np.ndarray, height: int, width: int, method: str) -> np.ndarr
 
 def apply_plan(plan: dict, run: Callable[..., np.ndarray], inputs: list[np.ndarray],
                tensors, on_tile: Callable[[int, int], None] | None = None,
-               dtype=np.uint8) -> np.ndarray:
+               dtype=np.uint8, run_features: Callable[..., np.ndarray] | None = None
+               ) -> np.ndarray:
     """A photo through a fixed-size artifact by its manifest's ``full_resolution`` ``plan``.
 
     ``run(*feeds)`` runs the artifact once on HWC float32 arrays, one per tensor of ``tensors``
     (the artifact's inputs, TensorSpecs: images, masks, thumbnails in that order);
     ``inputs``: the photo's arrays for the non-thumbnail tensors (uint8 or float [0, 1], a mask
     0/1). Returns the result at the photo's size as ``dtype`` (uint8: what is written). The
-    thumbnails are made once per photo (``thumbnail``) and fed with every tile."""
+    thumbnails are made once per photo (``thumbnail``) and fed with every tile; a split by
+    tiles (``plan["statistics"]``) first runs ``run_features`` (its features artifact) over the
+    photo (``statistics_pass``) and feeds the vector with every tile."""
     strategy = plan.get("strategy")
     if plan.get("version") != PLAN_VERSION:
         raise CamkitError(f"full_resolution plan version {plan.get('version')} is not one this "
                           f"camkit reads ({PLAN_VERSION}); upgrade camkit or re-export")
     height, width = inputs[0].shape[:2]
-    own = [t for t in tensors if t.role != "thumbnail"]
+    own = [t for t in tensors if t.role not in ("thumbnail", "statistics")]
     if strategy in ("tiles", "split"):
         thumbs = []
         entries = {e["input"]: e for e in plan.get("thumbnails", [])}
+        vector = None
+        if any(t.role == "statistics" for t in tensors):
+            if "statistics" not in plan or run_features is None:
+                raise CamkitError("this artifact takes the photo's statistics but "
+                                  + ("its manifest's full_resolution has no statistics block; "
+                                     "re-export it" if "statistics" not in plan else
+                                     "no features artifact was given to compute them"))
+            names = plan["statistics"]["inputs"]
+            vector = statistics_pass(plan["statistics"], run_features,
+                                     [inputs[i] for i, t in enumerate(own) if t.name in names])
         for t in tensors:
             if t.role == "thumbnail":
                 source = next(i for i, s in enumerate(own) if s.name == t.of)
                 thumbs.append(make_thumbnail(inputs[source], entries[t.name],
                                              mask=own[source].role == "mask"))
+            elif t.role == "statistics":
+                thumbs.append(vector)
         return run_tiled(lambda *tiles: run(*tiles, *thumbs), list(inputs),
                          TilePlan.from_json(plan), on_tile=on_tile, dtype=dtype)
     if strategy == "resize":

@@ -17,7 +17,19 @@ Two ways to build it:
   on the tile replaying them in the same order. The thumbnail pass costs (thumbnail pixels /
   tile pixels) of a tile's pass, 1/4 with the default divisor 2.
 
-Why one artifact with two inputs, not a condition artifact and a per-pixel artifact: every
+**Statistics by tiles** (``FullResolution(statistics="tiles")``; the model's
+``split_statistics(net)`` returns (features module, per-tile module)): for a model whose only
+global operation is one mean of local features (CSRNet's condition vector), a thumbnail is an
+estimate (the mosaic reaches 36-40 dB on the authors' CSRNet at 12 MP) where the exact value is
+cheap: a *features artifact* (``<artifact>.statistics.<suffix>``, float32, beside the per-tile
+artifact and named by its manifest) runs over the photo by tiles first, and the mean of its
+features over the photo (each feature taken from a tile that holds its whole receptive field:
+toolkit/fullres.py ``statistics_pass``) is the per-tile artifact's ``<input>_statistics``
+input, a (1, 1) vector. CSRNet's condition network then reads the whole photo once at full
+scale (3.9 GMAC per 1080x1920 tile-sized pass) and the per-pixel network each tile once.
+
+Why the thumbnail split is one artifact with two inputs, not a condition artifact and a
+per-pixel artifact: every
 format, precision, I/O dtype, calibration set and parity check works on it unchanged (the
 thumbnail is an image like the photo), and an app feeds two images, never a model-specific
 vector; the price is the thumbnail pass once per tile instead of once per photo (CSRNet paper
@@ -86,10 +98,36 @@ def thumbnail_size(model: ModelSpec, height: int, width: int,
     return (max(step, round(height / d / step) * step), max(step, round(width / d / step) * step))
 
 
-def split_model_spec(model: ModelSpec, size: tuple[int, int]) -> ModelSpec:
-    """``model`` with a thumbnail input of ``size`` after its inputs (what a split export is)."""
-    if any(t.role == "thumbnail" for t in model.inputs):
+def statistics_channels(model: ModelSpec, variant: str) -> int:
+    """The channels of ``model``'s features artifact (statistics by tiles), from the
+    variant's module on a small input."""
+    import torch
+
+    from toolkit import registry
+
+    mod = registry.model_module(model.model_id)
+    features, _ = mod.split_statistics(mod.build(variant))
+    probe = [torch.zeros(1, t.channels, 64, 64) for t in model.inputs if t.role == "image"]
+    with torch.no_grad():
+        return int(features.eval()(*probe).shape[1])
+
+
+def split_model_spec(model: ModelSpec, size: tuple[int, int] | None,
+                     channels: int | None = None) -> ModelSpec:
+    """``model`` with a thumbnail input of ``size`` after its inputs (what a split export is),
+    or with a statistics input of ``channels`` for a split by tiles."""
+    if any(t.role in ("thumbnail", "statistics") for t in model.inputs):
         return model
+    if model.full_resolution.statistics == "tiles":
+        if channels is None:
+            raise CamkitError(f"{model.model_id}: a split by tiles needs its statistics' "
+                              f"channels (toolkit.fullres_split.statistics_channels)")
+        image = next(t for t in model.inputs if t.role == "image")
+        stats = TensorSpec(f"{image.name}_statistics", channels, (-math.inf, math.inf),
+                           "features", description=f"the mean over the whole photo of the "
+                           f"features artifact's output on {image.name} (statistics by tiles)",
+                           role="statistics", size=(1, 1), of=image.name)
+        return replace(model, inputs=model.inputs + (stats,))
     thumbs = tuple(TensorSpec(f"{t.name}_thumbnail", t.channels, t.value_range, t.color_space,
                               description=f"the whole photo's {t.name}, shrunk to {size[0]}x"
                               f"{size[1]} (toolkit.fullres.thumbnail)", role="thumbnail",
@@ -106,6 +144,44 @@ def split_module(model: ModelSpec, net: nn.Module) -> nn.Module:
     if model.full_resolution.strategy != "split":
         raise CamkitError(f"{model.model_id} declares full resolution by "
                           f"'{model.full_resolution.strategy}', not 'split'")
-    own = getattr(registry.model_module(model.model_id), "split", None)
+    mod = registry.model_module(model.model_id)
+    if model.full_resolution.statistics == "tiles":
+        features, pixels = mod.split_statistics(net)
+        # not a submodule: the per-tile artifact converts ``pixels`` alone
+        object.__setattr__(pixels, "statistics_features", features.eval())
+        return pixels.eval()
+    own = getattr(mod, "split", None)
     inputs = sum(t.role != "thumbnail" for t in model.inputs)
     return (own(net) if own is not None else StatisticsSplit(net, inputs)).eval()
+
+
+def features_module(module: nn.Module) -> nn.Module:
+    """The features module of a split by tiles' per-tile module (``split_module``)."""
+    features = getattr(module, "statistics_features", None)
+    if features is None:
+        raise CamkitError("this module is not a split by tiles (no statistics_features); build "
+                          "it with toolkit.fullres_split.split_module")
+    return features
+
+
+def complete_feeds(feeds: dict, spec, module: nn.Module) -> dict:
+    """``feeds`` (toolkit.quantization.calibration.feeds_for: the fitted image, in the spec's
+    layout) with each statistics input: the mean of the features module over that image (the
+    whole image the artifact sees, so the exact statistics of the sample). Unchanged for
+    exports without statistics inputs."""
+    if not spec.statistics:
+        return feeds
+    import numpy as np
+    import torch
+
+    from toolkit.data.io import from_layout, to_layout
+
+    features = features_module(module)
+    out = dict(feeds)
+    for t in spec.statistics:
+        image = from_layout(feeds[t.of], spec.layout)
+        with torch.no_grad():
+            f = features(torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)))[None])
+        vector = f.mean(dim=(2, 3))[0].numpy().astype(np.float32)
+        out[t.name] = to_layout(vector[None, None, :], spec.layout)
+    return out

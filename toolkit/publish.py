@@ -3,7 +3,8 @@
 **The invariant** (docs/reliability.md). An artifact folder is *consistent* when
 
 1. every artifact in it (a visible name ending in a format suffix: ``.onnx``, ``.tflite``,
-   ``.mlpackage``) has its ``<artifact>.manifest.json`` beside it;
+   ``.mlpackage``) has its ``<artifact>.manifest.json`` beside it, or is named by one (a split
+   by tiles' features artifact, ``companions``);
 2. every manifest's artifact, sample and checkpoint sha256 match the files (a checkpoint only
    when the manifest names one: seeded random weights are rebuilt from their seed);
 3. every ``*.sample.npz`` is named by a manifest.
@@ -306,11 +307,12 @@ def scan(target: Path) -> FolderState:
         artifacts_found, samples = [], []
     named_artifacts, named_samples = set(), set()
     for manifest in state.manifests:
-        problems, artifact, sample, ckpt_problem = _check_manifest(manifest)
+        problems, artifact, sample, ckpt_problem, extra = _check_manifest(manifest)
         state.problems[manifest] = problems
         if ckpt_problem:
             state.checkpoint_gone[manifest] = ckpt_problem
         named_artifacts.add(artifact)
+        named_artifacts.update(extra)
         named_samples.add(sample)
     for path in artifacts_found:
         if path not in named_artifacts:
@@ -333,14 +335,23 @@ def _visible(root: Path, suffixes: tuple[str, ...]):
             yield entry
 
 
-def _check_manifest(manifest_path: Path) -> tuple[list[str], Path | None, Path | None, str]:
-    """(problems, artifact path, sample path, checkpoint problem) of one manifest."""
+def companions(manifest: dict, folder: Path) -> list[Path]:
+    """The artifacts a manifest names beside its own: a split by tiles' features artifact
+    (``full_resolution.statistics.artifact``)."""
+    entry = ((manifest.get("full_resolution") or {}).get("statistics") or {}).get("artifact")
+    return [folder / entry["file"]] if entry and "file" in entry else []
+
+
+def _check_manifest(manifest_path: Path) -> tuple[list[str], Path | None, Path | None, str,
+                                                  list[Path]]:
+    """(problems, artifact path, sample path, checkpoint problem, companion artifacts) of one
+    manifest."""
     from toolkit.artifacts import read_manifest, sha256_path
 
     try:
         manifest = read_manifest(manifest_path)
     except CamkitError as e:
-        return [str(e)], None, None, ""
+        return [str(e)], None, None, "", []
     folder = manifest_path.parent
     problems = []
     artifact = folder / manifest["artifact"]["file"]
@@ -362,7 +373,15 @@ def _check_manifest(manifest_path: Path) -> tuple[list[str], Path | None, Path |
         elif sha256_path(sample) != sample_desc["sha256"]:
             problems.append(f"sample {sample.name} changed since export (sha256 differs from "
                             f"the manifest); re-export the artifact")
-    return problems, artifact, sample, checkpoint_problem(manifest)
+    extra = companions(manifest, folder)
+    for path in extra:
+        entry = manifest["full_resolution"]["statistics"]["artifact"]
+        if not path.exists():
+            problems.append(f"features artifact {path.name} is missing; re-export the artifact")
+        elif sha256_path(path) != entry.get("sha256"):
+            problems.append(f"{path.name} changed since export (sha256 differs from the "
+                            f"manifest); re-export the artifact")
+    return problems, artifact, sample, checkpoint_problem(manifest), extra
 
 
 def checkpoint_problem(manifest: dict) -> str:
@@ -408,7 +427,7 @@ def open_published(manifest_path: Path) -> Published:
     if manifest_path.is_dir():
         raise CamkitError(f"{manifest_path} is a folder; pass an artifact's .manifest.json")
     manifest = read_manifest(manifest_path)
-    problems, artifact, sample, _ = _check_manifest(manifest_path)
+    problems, artifact, sample, _, _ = _check_manifest(manifest_path)
     if problems:
         raise CamkitError(f"{manifest_path.name}: {problems[0]} (camkit check names every "
                           f"problem of the folder)")

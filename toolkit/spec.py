@@ -45,7 +45,10 @@ class TensorSpec:
     #: what feeds this input: "image" (a photo, resized like one) or "mask" (1 channel, 1 = hole,
     #: 0 = keep; sample and calibration inputs get a seeded toolkit.data.masks.sample_mask), or
     #: "thumbnail": the whole photo's input ``of`` shrunk to ``size`` (a full-resolution split,
-    #: toolkit/fullres.py ``thumbnail``), whatever size the other inputs have
+    #: toolkit/fullres.py ``thumbnail``), whatever size the other inputs have, or "statistics":
+    #: the whole photo's statistics of the input ``of`` (a (1, 1) vector of ``channels``
+    #: floats, the mean of a statistics artifact's features over the photo by tiles:
+    #: toolkit/fullres.py ``statistics_pass``)
     role: str = "image"
     #: a fixed (height, width), whatever the export's size (thumbnails); None: the export's size
     size: tuple[int, int] | None = None
@@ -64,9 +67,10 @@ class TensorSpec:
 #: how a model reaches photos larger than its artifact (toolkit/fullres.py, docs/full_resolution.md)
 FULL_RES_STRATEGIES = {
     "tiles": "tiles of the artifact's size, overlapping by the measured receptive field, blended",
-    "split": "the artifact takes a thumbnail of the whole photo beside each tile; what is global "
-    "in the model (a condition vector, instance-norm statistics, pooled channel attention) comes "
-    "from the thumbnail, the rest runs per tile",
+    "split": "what is global in the model (a condition vector, instance-norm statistics, pooled "
+    "channel attention) comes from the whole photo: from a thumbnail the artifact takes beside "
+    "each tile, or (statistics by tiles) from a features artifact run over the photo first; the "
+    "rest runs per tile",
     "resize": "the photo is resized to the artifact's size and the result back (lossy: the "
     "fallback for models whose global operations cannot be split off)",
 }
@@ -86,6 +90,12 @@ class FullResolution:
     thumbnail_rule: str = "mosaic"
     #: a mosaic's cells per side
     mosaic_cells: int = 4
+    #: split: where the global statistics come from: "thumbnail" (one artifact, the whole
+    #: network on the thumbnail records them) or "tiles" (the model's ``split_statistics``: a
+    #: features artifact runs over the photo by tiles first, the mean of its features is a
+    #: vector input of the per-tile artifact; exact, for models whose statistics are one mean of
+    #: local features, such as CSRNet's condition vector)
+    statistics: str = "thumbnail"
     #: why this strategy (what is global in the model, what was measured)
     why: str = "the model declares no full-resolution plan"
 
@@ -145,6 +155,16 @@ class ExportSpec:
         """The thumbnail inputs of a full-resolution split export (empty otherwise)."""
         return tuple(t for t in self.model.inputs if t.role == "thumbnail")
 
+    @property
+    def statistics(self) -> tuple[TensorSpec, ...]:
+        """The statistics inputs of a full-resolution split by tiles (empty otherwise)."""
+        return tuple(t for t in self.model.inputs if t.role == "statistics")
+
+    @property
+    def split(self) -> bool:
+        """A full-resolution split export (thumbnail or statistics inputs)."""
+        return bool(self.thumbnails or self.statistics)
+
     def input_shapes(self) -> dict[str, tuple]:
         return {t.name: t.shape(self.height, self.width, self.layout) for t in self.model.inputs}
 
@@ -154,7 +174,7 @@ class ExportSpec:
     def tags(self) -> list[str]:
         """Name tags that tell artifacts of one variant and precision apart."""
         tags = []
-        if self.thumbnails:
+        if self.split:
             tags.append("split")
         if self.layout == "nhwc":
             tags.append("nhwc")

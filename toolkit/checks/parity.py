@@ -137,7 +137,14 @@ def spec_from_manifest(manifest: dict[str, Any]) -> ExportSpec:
     first = manifest["io"]["inputs"][0]
     io_dtype = first["dtype"] if first.get("quantization") else "float32"  # older: no quantization
     thumbs = [t for t in manifest["io"]["inputs"] if t.get("role") == "thumbnail"]
-    if thumbs:  # a full-resolution split: the model with its thumbnail inputs
+    stats = [t for t in manifest["io"]["inputs"] if t.get("role") == "statistics"]
+    if stats:  # a full-resolution split by tiles: the model with its statistics input
+        from toolkit.fullres_split import split_model_spec
+
+        shape = stats[0]["shape"]
+        model = split_model_spec(model, None, shape[3] if manifest["layout"] == "nhwc"
+                                 else shape[1])
+    elif thumbs:  # a full-resolution split: the model with its thumbnail inputs
         from toolkit.fullres_split import split_model_spec
 
         shape = thumbs[0]["shape"]
@@ -181,11 +188,21 @@ class References:
         self._models: dict[tuple, Any] = {}
         self._outputs: dict[tuple, dict[str, np.ndarray]] = {}
 
-    def get(self, spec: ExportSpec, weights: Weights):
-        key = (spec.model.model_id, spec.variant, spec.layout, weights.checkpoint,
-               weights.random_seed, tuple(t.size for t in spec.thumbnails))
+    def _key(self, spec: ExportSpec, weights: Weights) -> tuple:
+        return (spec.model.model_id, spec.variant, spec.layout, weights.checkpoint,
+                weights.random_seed, tuple((t.role, t.size) for t in spec.model.inputs))
+
+    def module(self, spec: ExportSpec, weights: Weights):
+        """The float module the artifact was exported from (built once)."""
+        key = ("module", *self._key(spec, weights))
         if key not in self._models:
-            self._models[key] = torch_runner(build_for_spec(spec, weights), spec)
+            self._models[key] = build_for_spec(spec, weights)
+        return self._models[key]
+
+    def get(self, spec: ExportSpec, weights: Weights):
+        key = self._key(spec, weights)
+        if key not in self._models:
+            self._models[key] = torch_runner(self.module(spec, weights), spec)
         run = self._models[key]
 
         def cached(feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -282,20 +299,59 @@ def check_artifact(
 
     if weights.in_memory is not None:
         result.reference = "the in-memory torch module given to the check (Python API)"
-    reference = (references or References()).get(spec, weights)
-    _compare(result, runner, reference, _samples(spec, max_images), spec)
+    references = references or References()
+    reference = references.get(spec, weights)
+    samples = _samples(spec, max_images, references.module(spec, weights))
+    _compare(result, runner, reference, samples, spec)
+    if spec.statistics:
+        _check_features(result, fmt, manifest, Path(manifest_file).parent, spec, samples)
     _apply_budget(result, tolerance)
     return result, runner, reference
 
 
-def _samples(spec: ExportSpec, max_images: int | None) -> list[tuple[str, dict]]:
+def _samples(spec: ExportSpec, max_images: int | None, module=None) -> list[tuple[str, dict]]:
+    """(name, feeds) of the check's photos; ``module``: the float module (a split by tiles'
+    statistics inputs are its features' mean over each photo)."""
+    from toolkit.quantization.calibration import complete
+
     images = calibration_set(spec.model.calibration_set)[:max_images]
     channels = photo_channels(spec)
-    return [
-        (p.name, feeds_for(read_image(p, channels), spec, size, name=p.name))
-        for size in check_sizes(spec)
-        for p in images
-    ]
+    names, feeds = zip(*[(p.name, feeds_for(read_image(p, channels), spec, size, name=p.name))
+                         for size in check_sizes(spec) for p in images]) if images else ((), ())
+    return list(zip(names, complete(list(feeds), spec, module)))
+
+
+#: the features artifact of a split by tiles is fp32: its mean over a photo may differ from
+#: torch's by this much (relative to the largest statistic) before the check fails
+FEATURES_RTOL = 1e-4
+
+
+def _check_features(result: ArtifactCheck, fmt, manifest, folder: Path, spec: ExportSpec,
+                    samples) -> None:
+    """A split by tiles: its features artifact on each sample photo, the mean of its features
+    against the statistics the float module gives (what the per-tile artifact was fed)."""
+    from toolkit.data.io import from_layout
+
+    entry = manifest["full_resolution"]["statistics"]["artifact"]
+    try:
+        with quiet():
+            run = fmt.load(folder / entry["file"])
+    except CamkitError as e:
+        result.problems.append(f"features artifact: {e}")
+        return
+    io = entry["io"]
+    stat = spec.statistics[0]
+    worst = 0.0
+    for name, feeds in samples:
+        got = run({t["name"]: feeds[t["name"]] for t in io["inputs"]})[io["outputs"][0]["name"]]
+        mean = from_layout(np.asarray(got, np.float32), io["outputs"][0]["layout"]).mean((0, 1))
+        want = from_layout(feeds[stat.name], spec.layout).reshape(-1)
+        scale = max(1e-6, float(np.abs(want).max()))
+        worst = max(worst, float(np.abs(mean - want).max()) / scale)
+    if worst > FEATURES_RTOL:
+        result.problems.append(f"features artifact {entry['file']}: its mean differs from the "
+                               f"float model's statistics by {worst:.2e} (relative; budget "
+                               f"{FEATURES_RTOL:g}); re-export it")
 
 
 def _check_simulated(result, fmt, manifest, spec, weights, tolerance, max_images, references):
@@ -312,7 +368,7 @@ def _check_simulated(result, fmt, manifest, spec, weights, tolerance, max_images
     try:
         with quiet():
             runner = fmt.simulated_runner(
-                model, spec, calibration_feeds(spec, _calibration_source(manifest)),
+                model, spec, calibration_feeds(spec, _calibration_source(manifest), module=model),
                 manifest["precision_scheme"],
             )
     except CamkitError as e:
@@ -321,7 +377,7 @@ def _check_simulated(result, fmt, manifest, spec, weights, tolerance, max_images
     if weights.in_memory is not None:
         result.reference = "the in-memory torch module given to the check (Python API)"
     reference = (references or References()).get(spec, weights)
-    _compare(result, runner, reference, _samples(spec, max_images), spec)
+    _compare(result, runner, reference, _samples(spec, max_images, model), spec)
     _apply_budget(result, tolerance)
     return result, runner, reference
 

@@ -37,13 +37,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--dynamic", action="store_true",
                    help="dynamic height and width (ONNX, Core ML; LiteRT where supported)")
     p.add_argument("--split", action="store_true",
-                   help="export the model's full-resolution split: the artifact takes a "
-                   "thumbnail of the whole photo beside each tile and takes every global "
-                   "statistic (CSRNet's condition, instance norms, pooled attention) from it, so "
-                   "photos of any size run by tiles (camkit list shows each model's plan; "
+                   help="export the model's full-resolution split, so photos of any size run "
+                   "by tiles with the whole photo's global statistics: CSRNet's per-tile "
+                   "artifact takes its condition vector, computed by a features artifact written "
+                   "beside it (<artifact>.statistics.<suffix>) over the photo first (exact); the "
+                   "others' artifact takes a thumbnail of the photo beside each tile (instance "
+                   "norms, pooled attention) (camkit list shows each model's plan; "
                    "docs/full_resolution.md)")
     p.add_argument("--thumbnail", metavar="HxW",
-                   help="with --split: the thumbnail's size (default: the export size / 4)")
+                   help="with --split of a thumbnail split: the thumbnail's size (default: half "
+                   "the export size per side)")
     p.add_argument("--format", default=None,
                    help="comma list of formats (default: every format whose extra is installed)")
     p.add_argument("--precision", default="fp32",

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
             print(f"    from {source.describe()}")
         fr = spec.full_resolution
         print(f"    full resolution: {fr.strategy}"
-              + (" (camkit export --split)" if fr.strategy == "split" else
+              + ((" (statistics by tiles; camkit export --split)" if fr.statistics == "tiles"
+                  else " (thumbnail; camkit export --split)") if fr.strategy == "split" else
                  " (lossy)" if fr.strategy == "resize" else ""))
         for variant in spec.variants:
             params = sum(p.numel() for p in mod.build(variant).parameters())

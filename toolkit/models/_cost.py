@@ -12,6 +12,14 @@ import torch
 from torch import nn
 
 
+def _meta_input(channels, height_px: int, width_px: int) -> torch.Tensor:
+    """A meta input: ``channels`` at the frame's size, or a (channels, height, width) tuple for
+    an input of its own size (a split's thumbnail or statistics vector)."""
+    if isinstance(channels, tuple):
+        return torch.zeros(1, *channels, device="meta")
+    return torch.zeros(1, channels, height_px, width_px, device="meta")
+
+
 def conv_linear_macs(
     net: nn.Module, channels: int | tuple[int, ...], height_px: int, width_px: int
 ) -> int:
@@ -29,7 +37,7 @@ def conv_linear_macs(
     net = copy.deepcopy(net).to("meta").eval()
     per_input = channels if isinstance(channels, tuple) else (channels,)
     with FlopCounterMode(display=False) as counter, torch.no_grad():
-        net(*(torch.zeros(1, c, height_px, width_px, device="meta") for c in per_input))
+        net(*(_meta_input(c, height_px, width_px) for c in per_input))
     return counter.get_total_flops() // 2
 
 
@@ -72,7 +80,7 @@ def forward_peak_bytes(
     per_input = channels if isinstance(channels, tuple) else (channels,)
     mode = LiveBytes()
     with torch.no_grad(), mode:
-        feeds = [torch.zeros(1, c, height_px, width_px, device="meta") for c in per_input]
+        feeds = [_meta_input(c, height_px, width_px) for c in per_input]
         out = net(*feeds)
         del feeds, out
     return mode.peak

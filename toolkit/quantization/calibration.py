@@ -130,6 +130,8 @@ def feeds_for(
         elif tensor.role == "image":
             hwc[tensor.name] = resize_cover(image_hwc, height, width)
             feeds[tensor.name] = to_layout(hwc[tensor.name], spec.layout)
+        elif tensor.role == "statistics":  # computed by the float module: ``complete``
+            continue
         elif tensor.role == "thumbnail":  # of the fitted input: the whole photo the model sees
             from toolkit.fullres import make_thumbnail, thumbnail_entry
 
@@ -140,7 +142,7 @@ def feeds_for(
                                            spec.layout)
         else:
             raise CamkitError(f"{spec.model.model_id}: input {tensor.name} has unknown role "
-                              f"{tensor.role!r} (image, mask or thumbnail)")
+                              f"{tensor.role!r} (image, mask, thumbnail or statistics)")
     return feeds
 
 
@@ -159,14 +161,32 @@ def photo_channels(spec: ExportSpec) -> int:
     return next(t.channels for t in spec.model.inputs if t.role == "image")
 
 
-def sample_feeds(spec: ExportSpec, count: int | None = None) -> list[tuple[str, dict]]:
-    """(image name, feeds) for the spec's calibration set, at the spec's sample size."""
+def complete(feeds: list[dict], spec: ExportSpec, module) -> list[dict]:
+    """``feeds`` with the statistics inputs of a full-resolution split by tiles, computed by
+    ``module`` (the float split module; toolkit.fullres_split.complete_feeds)."""
+    if not spec.statistics:
+        return feeds
+    if module is None:
+        raise CamkitError(f"{spec.model.model_id}'s split takes the photo's statistics: its "
+                          f"feeds need the float module (a camkit bug: pass module=)")
+    from toolkit.fullres_split import complete_feeds
+
+    return [complete_feeds(f, spec, module) for f in feeds]
+
+
+def sample_feeds(spec: ExportSpec, count: int | None = None,
+                 module=None) -> list[tuple[str, dict]]:
+    """(image name, feeds) for the spec's calibration set, at the spec's sample size.
+    ``module``: the float module of a split by tiles (its statistics inputs, ``complete``)."""
     paths = calibration_set(spec.model.calibration_set)[:count]
     channels = photo_channels(spec)
-    return [(p.name, feeds_for(read_image(p, channels), spec, name=p.name)) for p in paths]
+    feeds = complete([feeds_for(read_image(p, channels), spec, name=p.name) for p in paths],
+                     spec, module)
+    return [(p.name, f) for p, f in zip(paths, feeds)]
 
 
-def calibration_feeds(spec: ExportSpec, source: str | Path | None = None) -> list[dict]:
+def calibration_feeds(spec: ExportSpec, source: str | Path | None = None,
+                      module=None) -> list[dict]:
     """Calibration inputs for quantized exports: every image of a set (name), of a set folder
     (a path holding manifest.json, e.g. from ``camkit calib build --out``; verified like a
     named set) or of a folder of photos, in the spec's layout at its sample size.
@@ -191,7 +211,8 @@ def calibration_feeds(spec: ExportSpec, source: str | Path | None = None) -> lis
         paths = calibration_set(str(source))
     channels = photo_channels(spec)
     size = spec.sample_size
-    return [feeds_for(read_image(p, channels, cover=size), spec, name=p.name) for p in paths]
+    return complete([feeds_for(read_image(p, channels, cover=size), spec, name=p.name)
+                     for p in paths], spec, module)
 
 
 def _source_entries(folder: Path) -> dict[str, dict]:

@@ -42,10 +42,13 @@ class ConditionNet(nn.Module):
         self.act = nn.ReLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return global_mean(self.features(x))
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """The local features the condition vector is the mean of (stride 8)."""
         x = self.act(self.conv1(x))
         x = self.act(self.conv2(x))
-        x = self.act(self.conv3(x))
-        return global_mean(x)
+        return self.act(self.conv3(x))
 
 
 # -------------------------------------------------------------------------------------- model
@@ -116,8 +119,48 @@ class CSRNetSplit(nn.Module):
 
 
 def split(net: CSRNet) -> CSRNetSplit:
-    """What ``camkit export`` converts for a full-resolution split (``SPEC.full_resolution``)."""
+    """The thumbnail split (``FullResolution(statistics="thumbnail")``: one artifact; kept for
+    the thumbnail study in benchmarks/full_resolution.py)."""
     return CSRNetSplit(net)
+
+
+class CSRNetFeatures(nn.Module):
+    """The statistics artifact of the split by tiles: the condition network's local features
+    (stride 8, a 19 px receptive field), whose mean over the whole photo is the condition."""
+
+    def __init__(self, net: CSRNet) -> None:
+        super().__init__()
+        self.inner = net
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.inner.cond_net.features(image)
+
+
+class CSRNetPixels(nn.Module):
+    """The per-tile artifact of the split by tiles: the per-pixel network (1x1 convs) modulated
+    by the condition, a (1, cond_nf, 1, 1) input. With the condition of the whole photo it is
+    CSRNet on the whole photo, exactly."""
+
+    #: CSRNet's w8a8 float layers and equalization: the same layers under the same ids
+    W8A8_FLOAT_LAYERS = CSRNet.W8A8_FLOAT_LAYERS
+    W8A8_EQUALIZE = CSRNet.W8A8_EQUALIZE
+
+    def __init__(self, net: CSRNet) -> None:
+        super().__init__()
+        # CSRNet's per-pixel layers, shared (not the condition network: it is not in this
+        # graph, and its default float op must not be looked for here)
+        for name in ("conv1", "conv2", "conv3", "act", "gfm1", "gfm2", "gfm3",
+                     *(f"cond_{k}{i}" for k in ("scale", "shift") for i in (1, 2, 3))):
+            setattr(self, name, getattr(net, name))
+
+    def forward(self, image: torch.Tensor, image_statistics: torch.Tensor) -> torch.Tensor:
+        return CSRNet.pixels(self, image, image_statistics.flatten(1))
+
+
+def split_statistics(net: CSRNet) -> tuple[CSRNetFeatures, CSRNetPixels]:
+    """The split by tiles (``FullResolution(statistics="tiles")``, toolkit/fullres_split.py):
+    (the features artifact's module, the per-tile artifact's module)."""
+    return CSRNetFeatures(net), CSRNetPixels(net)
 
 
 # ------------------------------------------------------------------------------------ variants
@@ -141,8 +184,11 @@ SPEC = ModelSpec(
     default_variant="paper",
     default_size={"paper": (1080, 1920), "tiny": (64, 64)},
     full_resolution=FullResolution(
-        "split", why="the condition network pools the whole photo into one vector; it reads a "
-        "thumbnail, the per-pixel network (1x1 convs) runs on tiles"),
+        "split", statistics="tiles",
+        why="the condition network pools the whole photo into one vector: its features "
+        "artifact runs over the photo by tiles (the mean of its local features is the whole "
+        "photo's condition, exactly), then the per-pixel network (1x1 convs) runs per tile with "
+        "that vector; a thumbnail misses it (benchmarks/full_resolution.md: 36-40 dB)"),
 )
 
 
