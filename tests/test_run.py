@@ -5,6 +5,7 @@ existing result)."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -12,6 +13,7 @@ import torch
 from PIL import Image, ImageCms
 
 from conftest import run_cli
+from toolkit.artifacts import sha256_path
 from toolkit.checks.metrics import psnr_db
 
 
@@ -135,6 +137,19 @@ def test_a_split_artifact_runs_a_larger_photo_by_tiles_as_torch_does(tmp_path):
 
     checked = run_cli("check", str(art))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+    # another model's features artifact in its place (its sha256 recorded): the check measures
+    other = run_cli("export", "retouch_csrnet", "--variant", "tiny", "--format", "onnx",
+                    "--precision", "fp32", "--split", "--random-weights", "--out",
+                    str(tmp_path / "other"), "--no-check")
+    assert other.returncode == 0, other.stderr
+    [wrong] = (tmp_path / "other" / "retouch_csrnet" / "tiny").glob("*.statistics.onnx")
+    shutil.copyfile(wrong, art / entry["artifact"]["file"])
+    raw = json.loads(manifest.read_text())
+    raw["full_resolution"]["statistics"]["artifact"]["sha256"] = sha256_path(wrong)
+    manifest.write_text(json.dumps(raw))
+    swapped = run_cli("check", str(art))
+    assert swapped.returncode != 0 and "its mean differs from the float model's statistics" \
+        in swapped.stdout + swapped.stderr
     (art / entry["artifact"]["file"]).unlink()
     broken = run_cli("check", str(art))
     assert broken.returncode != 0 and "features artifact" in broken.stdout + broken.stderr

@@ -166,21 +166,21 @@ class _TorchTarget:
             self.plan = export_plan(self.plan_spec, self.plan_net)
             self.describe += f", by its {self.plan['strategy']} plan"
 
-    def _plan_run(self, *feeds: np.ndarray) -> np.ndarray:
+    def _hwc(self, net, feeds) -> np.ndarray:
+        """``net`` once on HWC float32 arrays; its first output as HWC."""
         torch = self.torch
         tensors = [torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
                    for x in feeds]
         with torch.no_grad():
-            return self.plan_net(*tensors)[0].numpy().transpose(1, 2, 0)
+            return net(*tensors)[0].numpy().transpose(1, 2, 0)
+
+    def _plan_run(self, *feeds: np.ndarray) -> np.ndarray:
+        return self._hwc(self.plan_net, feeds)
 
     def _plan_features(self, *feeds: np.ndarray) -> np.ndarray:
         from toolkit.fullres_split import features_module
 
-        torch = self.torch
-        tensors = [torch.from_numpy(np.ascontiguousarray(x.transpose(2, 0, 1)))[None]
-                   for x in feeds]
-        with torch.no_grad():
-            return features_module(self.plan_net)(*tensors)[0].numpy().transpose(1, 2, 0)
+        return self._hwc(features_module(self.plan_net), feeds)
 
     def __call__(self, inputs: list[np.ndarray], on_tile=None):
         from toolkit.building import make_spec
@@ -237,8 +237,9 @@ class _ArtifactTarget:
         self.features = None
         entry = ((self.manifest.get("full_resolution") or {}).get("statistics") or {})
         if "artifact" in entry:  # a split by tiles: its features artifact (sha256 checked)
-            self.features = fmt.load(Path(manifest_path).parent / entry["artifact"]["file"])
-            self.features_io = entry["artifact"]["io"]
+            from toolkit.fullres_split import features_artifact
+
+            self.features = features_artifact(fmt, Path(manifest_path).parent, entry["artifact"])
         self.describe = f"{published.artifact.name} ({self.manifest['format']}, " \
                         f"{self.manifest['precision']})"
 
@@ -251,22 +252,13 @@ class _ArtifactTarget:
         out = self.runner(feeds)[spec.model.outputs[0].name]
         return from_layout(np.asarray(out, dtype=np.float32), spec.layout)
 
-    def _features(self, *arrays: np.ndarray) -> np.ndarray:
-        """The features artifact of a split by tiles once, on HWC float32 tiles."""
-        from toolkit.data.io import from_layout, to_layout
-
-        io = self.features_io
-        feeds = {t["name"]: to_layout(x, t["layout"]) for t, x in zip(io["inputs"], arrays)}
-        out = self.features(feeds)[io["outputs"][0]["name"]]
-        return from_layout(np.asarray(out, dtype=np.float32), io["outputs"][0]["layout"])
-
     def plan_run(self, inputs: list[np.ndarray], on_tile=None, dtype=np.uint8) -> np.ndarray:
         """The photo's ``inputs`` (its image, its mask) by the manifest's full_resolution plan."""
         from toolkit.fullres import apply_plan
 
         return apply_plan(self.manifest["full_resolution"], self._run, inputs,
                           self.spec.model.inputs, on_tile, dtype,
-                          run_features=self._features if self.features is not None else None)
+                          run_features=self.features)
 
     def __call__(self, inputs: list[np.ndarray], on_tile=None) -> np.ndarray:
         h, w = inputs[0].shape[:2]

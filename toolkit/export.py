@@ -464,17 +464,13 @@ def features_spec(spec: ExportSpec, channels: int, stride: int) -> ExportSpec:
     return _replace(spec, model=model, io_dtype="float32")
 
 
-def _export_features(features: nn.Module, spec: ExportSpec, fmt: str, final: Path) -> dict:
-    """Export ``features`` (a split by tiles' features module, float) as the fp32 ``fmt``
-    artifact ``<artifact>.statistics.<suffix>`` beside ``final``; its manifest entry."""
-    import torch
-
+def _export_features(features: nn.Module, spec: ExportSpec, fmt: str, final: Path,
+                     stride: int) -> dict:
+    """Export ``features`` (a split by tiles' features module, float, of the plan's measured
+    ``stride``) as the fp32 ``fmt`` artifact ``<artifact>.statistics.<suffix>`` beside
+    ``final``; its manifest entry."""
     module = registry.format_module(fmt)
-    channels = spec.statistics[0].channels
-    image = next(t for t in spec.model.inputs if t.role == "image")
-    with torch.no_grad():
-        probe = features(torch.zeros(1, image.channels, spec.height, spec.width))
-    fspec = features_spec(spec, channels, spec.height // probe.shape[2])
+    fspec = features_spec(spec, spec.statistics[0].channels, stride)
     target = final.with_name(f"{final.name[:-len(module.suffix) - 1]}.statistics.{module.suffix}")
     with artifacts.staging_dir(final.parent) as staging:
         produced = _run_export(module, fmt, prepare_for_export(features, fspec), fspec, "fp32",
@@ -522,7 +518,9 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _
         artifacts.atomic_replace(produced, final)
     if spec.statistics:  # a split by tiles: its features artifact beside the per-tile one
         plan = {**plan, "statistics": {**plan["statistics"],
-                                       "artifact": _export_features(features, spec, fmt, final)}}
+                                       "artifact": _export_features(
+                                           features, spec, fmt, final,
+                                           plan["statistics"]["stride"])}}
     sample_desc = sample.write_beside(final)
     manifest = {
         "schema": artifacts.MANIFEST_SCHEMA,

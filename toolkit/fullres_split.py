@@ -164,6 +164,25 @@ def features_module(module: nn.Module) -> nn.Module:
     return features
 
 
+def features_artifact(fmt, folder, entry: dict):
+    """A split by tiles' features artifact (manifest ``full_resolution.statistics.artifact``
+    ``entry``, in ``folder``), loaded by the format module ``fmt``, as ``run(*tiles_hwc) ->
+    features_hwc``: float32 HWC in and out, whatever the artifact's layout."""
+    import numpy as np
+
+    from toolkit.data.io import from_layout, to_layout
+
+    runner = fmt.load(folder / entry["file"])
+    io = entry["io"]
+    out = io["outputs"][0]
+
+    def run(*tiles):
+        feeds = {t["name"]: to_layout(x, t["layout"]) for t, x in zip(io["inputs"], tiles)}
+        return from_layout(np.asarray(runner(feeds)[out["name"]], np.float32), out["layout"])
+
+    return run
+
+
 def complete_feeds(feeds: dict, spec, module: nn.Module) -> dict:
     """``feeds`` (toolkit.quantization.calibration.feeds_for: the fitted image, in the spec's
     layout) with each statistics input: the mean of the features module over that image (the

@@ -374,11 +374,11 @@ def _check_manifest(manifest_path: Path) -> tuple[list[str], Path | None, Path |
             problems.append(f"sample {sample.name} changed since export (sha256 differs from "
                             f"the manifest); re-export the artifact")
     extra = companions(manifest, folder)
-    for path in extra:
-        entry = manifest["full_resolution"]["statistics"]["artifact"]
+    for path in extra:  # one at most: the features artifact
+        sha = manifest["full_resolution"]["statistics"]["artifact"].get("sha256")
         if not path.exists():
             problems.append(f"features artifact {path.name} is missing; re-export the artifact")
-        elif sha256_path(path) != entry.get("sha256"):
+        elif sha256_path(path) != sha:
             problems.append(f"{path.name} changed since export (sha256 differs from the "
                             f"manifest); re-export the artifact")
     return problems, artifact, sample, checkpoint_problem(manifest), extra

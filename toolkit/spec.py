@@ -48,7 +48,8 @@ class TensorSpec:
     #: toolkit/fullres.py ``thumbnail``), whatever size the other inputs have, or "statistics":
     #: the whole photo's statistics of the input ``of`` (a (1, 1) vector of ``channels``
     #: floats, the mean of a statistics artifact's features over the photo by tiles:
-    #: toolkit/fullres.py ``statistics_pass``)
+    #: toolkit/fullres.py ``statistics_pass``); an output: "image", or "features" (a split by
+    #: tiles' features artifact, toolkit/export.py ``features_spec``)
     role: str = "image"
     #: a fixed (height, width), whatever the export's size (thumbnails); None: the export's size
     size: tuple[int, int] | None = None

@@ -316,9 +316,10 @@ def _samples(spec: ExportSpec, max_images: int | None, module=None) -> list[tupl
 
     images = calibration_set(spec.model.calibration_set)[:max_images]
     channels = photo_channels(spec)
-    names, feeds = zip(*[(p.name, feeds_for(read_image(p, channels), spec, size, name=p.name))
-                         for size in check_sizes(spec) for p in images]) if images else ((), ())
-    return list(zip(names, complete(list(feeds), spec, module)))
+    pairs = [(p.name, feeds_for(read_image(p, channels), spec, size, name=p.name))
+             for size in check_sizes(spec) for p in images]
+    feeds = complete([f for _, f in pairs], spec, module)
+    return [(name, f) for (name, _), f in zip(pairs, feeds)]
 
 
 #: the features artifact of a split by tiles is fp32: its mean over a photo may differ from
@@ -331,20 +332,19 @@ def _check_features(result: ArtifactCheck, fmt, manifest, folder: Path, spec: Ex
     """A split by tiles: its features artifact on each sample photo, the mean of its features
     against the statistics the float module gives (what the per-tile artifact was fed)."""
     from toolkit.data.io import from_layout
+    from toolkit.fullres_split import features_artifact
 
     entry = manifest["full_resolution"]["statistics"]["artifact"]
     try:
         with quiet():
-            run = fmt.load(folder / entry["file"])
+            run = features_artifact(fmt, folder, entry)
     except CamkitError as e:
         result.problems.append(f"features artifact: {e}")
         return
-    io = entry["io"]
     stat = spec.statistics[0]
     worst = 0.0
-    for name, feeds in samples:
-        got = run({t["name"]: feeds[t["name"]] for t in io["inputs"]})[io["outputs"][0]["name"]]
-        mean = from_layout(np.asarray(got, np.float32), io["outputs"][0]["layout"]).mean((0, 1))
+    for _, feeds in samples:
+        mean = run(from_layout(feeds[stat.of], spec.layout)).mean((0, 1))
         want = from_layout(feeds[stat.name], spec.layout).reshape(-1)
         scale = max(1e-6, float(np.abs(want).max()))
         worst = max(worst, float(np.abs(mean - want).max()) / scale)
