@@ -7,6 +7,7 @@ sensor-like noise, toolkit/checks/fullres.py ``phone_photo``; none of the checkp
 * the plan in torch (toolkit/fullres.py ``apply_plan`` with the split or the model, margin
   measured on the weights): PSNR, SSIM (1024 px centre crop) and seam PSNR (bands along the
   interior tile borders) against the truth, tiles per photo, seconds;
+* the plan with the exported LiteRT fp32 artifact (ai-edge-litert, CPU): PSNR and seconds;
 * the plan with the exported ONNX fp32 artifact (onnxruntime CPU): PSNR against the truth
   (float32 result), seconds, and the peak of the host arrays the plan allocates beyond the
   photo and its result
@@ -100,7 +101,7 @@ def weights_for(model_id, variant, official, work: Path):
 def measure_model(model_id, variant, official, photo, work: Path, out_rows, thumb_rows):
     weights, source = weights_for(model_id, variant, official, work)
     if weights is None:
-        out_rows.append(f"| {model_id} | {variant} | skipped: {source} |" + " |" * 14)
+        out_rows.append(f"| {model_id} | {variant} | skipped: {source} |" + " |" * 16)
         return
     model = build_model(model_id, variant, weights).eval()
     from toolkit import registry
@@ -135,8 +136,17 @@ def measure_model(model_id, variant, official, photo, work: Path, out_rows, thum
     plan_s = time.perf_counter() - started
     psnr, ssim, seam = compare(got, truth, plan)
 
-    onnx_out, onnx_s, peak = onnx_by_plan(spec, weights, work / "art", inputs, np.float32)
+    onnx_out, onnx_s, peak = artifact_by_plan("onnx", spec, weights, work / "art", inputs,
+                                              np.float32)
     onnx_psnr = compare(onnx_out, truth, plan)[0]
+    del onnx_out
+    try:
+        litert_out, litert_s, _ = artifact_by_plan("litert", spec, weights, work / "art-litert",
+                                                   inputs, np.float32)
+        litert = f"{compare(litert_out, truth, plan)[0]:.2f} | {litert_s:.1f}"
+        del litert_out
+    except Exception as e:  # a converter that cannot take it: said in the cell
+        litert = f"failed: {str(e).splitlines()[0][:80]} | —"
 
     h, w = spec.height, spec.width
     resize_plan = {"version": 1, "strategy": "resize", "size": [h, w]}
@@ -154,7 +164,7 @@ def measure_model(model_id, variant, official, photo, work: Path, out_rows, thum
     out_rows.append(
         f"| {model_id} | {variant} | {source} | {shown} | {h}x{w} | {margin} | "
         f"{tiles[0]} | {psnr:.2f} | {seam_text} | {ssim:.4f} | {plan_s:.1f} | {onnx_psnr:.2f} | "
-        f"{onnx_s:.1f} | {peak / 2**20:.0f} | {resize_psnr:.2f} | {resize_s:.1f} | "
+        f"{onnx_s:.1f} | {peak / 2**20:.0f} | {litert} | {resize_psnr:.2f} | {resize_s:.1f} | "
         f"{truth_s:.1f} |")
     print(out_rows[-1], file=sys.stderr, flush=True)
     if model_id == "retouch_csrnet":
@@ -178,14 +188,14 @@ def measure_model(model_id, variant, official, photo, work: Path, out_rows, thum
             print(thumb_rows[-1], file=sys.stderr, flush=True)
 
 
-def onnx_by_plan(spec, weights, folder: Path, inputs, dtype):
-    """Export the ONNX fp32 artifact of ``spec`` and run it by its manifest plan: (result,
+def artifact_by_plan(fmt, spec, weights, folder: Path, inputs, dtype):
+    """Export the ``fmt`` fp32 artifact of ``spec`` and run it by its manifest plan: (result,
     seconds, peak bytes of the numpy buffers beyond the result, by tracemalloc)."""
     from toolkit.apply import _ArtifactTarget
     from toolkit.export import export_artifacts
 
     with quiet():
-        [manifest] = export_artifacts(spec, weights, ["onnx"], ["fp32"], folder, progress=False)
+        [manifest] = export_artifacts(spec, weights, [fmt], ["fp32"], folder, progress=False)
     artifact = _ArtifactTarget(manifest)
     tracemalloc.start()
     started = time.perf_counter()
@@ -203,7 +213,8 @@ def memory_48mp(work: Path) -> str:
     photo = phone_photo(source, 1, (6048, 8064))
     weights, _ = weights_for("retouch_csrnet", "paper", MODELS[0][2], work)
     spec = make_spec("retouch_csrnet", "paper", None, "nchw", False, split=True)
-    out, seconds, peak = onnx_by_plan(spec, weights, work / "art48", [photo], np.uint8)
+    out, seconds, peak = artifact_by_plan("onnx", spec, weights, work / "art48", [photo],
+                                          np.uint8)
     return (f"48 MP ({photo.shape[1]}x{photo.shape[0]}, `{source.name}` scaled up): the CSRNet "
             f"split ONNX fp32 artifact by its plan took {seconds:.0f} s; the photo is "
             f"{photo.nbytes / 2**20:.0f} MB and its uint8 result {out.nbytes / 2**20:.0f} MB, "
@@ -270,13 +281,15 @@ def main() -> None:
         "tile and the radius holding all but 1e-6 of the gradient is used). Seam PSNR: bands "
         "along the interior tile borders. ONNX: the exported fp32 artifact by the same plan in "
         "onnxruntime (CPU); host MB: the peak of the numpy buffers the plan allocates beyond the "
-        "photo and its float32 result (tracemalloc). Resize: the photo shrunk to the export size, "
+        "photo and its float32 result (tracemalloc). LiteRT: the exported fp32 .tflite by the "
+        "same plan in ai-edge-litert's interpreter (CPU). Resize: the photo shrunk to the export size, "
         "one pass, the result scaled back (the lossy fallback). Demonstration checkpoints prove "
         "the plan, not the model's quality.", "",
         "| model | variant | weights | plan | tile | margin px | tiles | plan PSNR (dB) | seam "
-        "PSNR (dB) | SSIM | plan s (torch) | ONNX PSNR (dB) | ONNX s | host MB | resize PSNR "
-        "(dB) | resize s | whole-photo torch s |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows, "",
+        "PSNR (dB) | SSIM | plan s (torch) | ONNX PSNR (dB) | ONNX s | host MB | LiteRT PSNR "
+        "(dB) | LiteRT s | resize PSNR (dB) | resize s | whole-photo torch s |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|", *rows,
+        "",
         "WESPE is measured as a split although it declares `resize`: the table is why (its "
         "instance-norm statistics from a thumbnail miss the whole photo's; with the whole "
         "photo's statistics replayed the tiles are exact (tests/test_fullres.py "
