@@ -425,7 +425,7 @@ def test_android_options_on_host_and_host_options_on_android_are_refused(files, 
     assert _exit_code(["profile", "host", str(files["litert"]), "--serial", "X"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "unrecognized argument --serial" in err
-    assert "(an option of 'camkit profile android')" in err
+    assert "(an option of 'camkit profile android', 'camkit profile android-app')" in err
     assert _exit_code(["profile", "android", str(files["litert"]), "--tool", "benchmark_model",
                        "--binary", str(files["benchmark_model"]), "--kernels", "reference"]) == 2
     err = capsys.readouterr().err

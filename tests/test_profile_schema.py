@@ -16,7 +16,7 @@ from toolkit.profilers.parsers import parse_benchmark_model, parse_onnxruntime_p
 FIXTURES = Path(__file__).parent / "fixtures" / "profilers"
 NESTED = {"runtime": schema.Runtime, "latency": schema.Latency, "model": schema.ModelRef,
           "device": schema.Device, "host": schema.Host, "delegation": schema.Delegation,
-          "memory": schema.Memory, "error": schema.ProfileError}
+          "memory": schema.Memory, "error": schema.ProfileError, "app": schema.AppRun}
 
 
 def _parse(name: str) -> schema.ProfileResult:
@@ -88,4 +88,48 @@ def test_from_json_names_unknown_keys():
     obj = _parse("ort_perf_test.txt").to_json()
     obj["latency"]["p50_ms"] = 1.0
     with pytest.raises(CamkitError, match=r"unknown keys \['p50_ms'\]"):
+        schema.ProfileResult.from_json(obj)
+
+
+APP = schema.AppRun(
+    name="camkit-android", version="0.1.0", backend="litert-gpu", strict=True,
+    load_cold_ms=412.5, load_warm_ms=95.0, preprocess_ms=3.25, postprocess_ms=2.5,
+    input_size=[256, 256], thermal_before="none", thermal_after="light",
+    fallback_ops=["RESIZE_BILINEAR"],
+    parity=[schema.AppParity("output", 41.7, 0.0123), schema.AppParity("aux", "inf", 0.0)])
+
+
+def test_an_app_result_round_trips_and_validates():
+    result = dataclasses.replace(_parse("tflite_interpreter_new.txt"), app=APP)
+    obj = json.loads(json.dumps(result.to_json()))
+    schema.validate(obj)
+    assert obj["schema"] == 2 and obj["app"]["parity"][1]["psnr_db"] == "inf"
+    assert schema.ProfileResult.from_json(obj) == result
+    assert APP.worst_parity_db() == 41.7
+    assert dataclasses.replace(APP, parity=None).worst_parity_db() is None
+
+
+@pytest.mark.parametrize("mutate, where", [
+    (lambda a: a.update(name="camkit-web"), "app/name"),
+    (lambda a: a["parity"][0].update(psnr_db="nan"), "app/parity/0/psnr_db"),
+    (lambda a: a["parity"][0].update(max_abs=-1.0), "app/parity/0/max_abs"),
+    (lambda a: a.update(input_size=[256]), "app/input_size"),
+    (lambda a: a.pop("thermal_after"), "app"),
+])
+def test_schema_rejects_a_broken_app_block(mutate, where):
+    obj = dataclasses.replace(_parse("ort_perf_test.txt"), app=APP).to_json()
+    mutate(obj["app"])
+    with pytest.raises(CamkitError, match=rf"invalid at {re.escape(where)}"):
+        schema.validate(obj)
+
+
+def test_a_schema_1_result_is_read_as_schema_2_with_no_app():
+    obj = _parse("ort_perf_test.txt").to_json()
+    del obj["app"]
+    obj["schema"] = 1
+    schema.validate(obj)
+    result = schema.ProfileResult.from_json(obj)
+    assert result.schema == 2 and result.app is None
+    obj["schema"] = 3
+    with pytest.raises(CamkitError, match="schema 3.*upgrade camkit"):
         schema.ProfileResult.from_json(obj)

@@ -69,6 +69,7 @@ class LatencyRow:
     n: int | None
     delegation: str
     source: str
+    device_parity_db: float | None = None  # the camkit app's on-device parity (worst output)
 
 
 # ------------------------------------------------------------------------------------ inputs
@@ -136,6 +137,9 @@ def find_profiles(folder: Path) -> list[Path]:
 def target_label(result: ProfileResult) -> str:
     """Where and how a result ran, short enough for a legend."""
     rt = result.runtime
+    if result.app is not None:  # the camkit app: its backend id says runtime and accelerator
+        where = (result.device.model or result.device.soc) if result.device else None
+        return f"{where or 'device'} · app {result.app.backend}"
     if result.device is not None:
         where = result.device.model or result.device.soc or "device"
     else:
@@ -167,6 +171,7 @@ def join(artifacts: list[Artifact], results: list[ProfileResult],
             median_ms=result.latency.median_ms, p90_ms=result.latency.p90_ms,
             min_ms=result.latency.min_ms, max_ms=result.latency.max_ms, n=result.latency.n,
             delegation=delegation, source=str(path),
+            device_parity_db=result.app.worst_parity_db() if result.app else None,
         ))
     return sorted(rows, key=lambda r: (r.target, r.format, r.precision, r.kind))
 
@@ -285,7 +290,7 @@ def accuracy_table(artifacts: list[Artifact]) -> list[list[str]]:
 
 def latency_table(rows: list[LatencyRow]) -> list[list[str]]:
     head = ["format", "precision", "target", "kind", "median ms", "p90 ms", "min ms", "max ms",
-            "n", "delegated", "PSNR vs float (dB)", "task drop (dB)"]
+            "n", "delegated", "PSNR vs float (dB)", "on-device PSNR (dB)", "task drop (dB)"]
     body = []
     for r in rows:
         a = r.artifact
@@ -293,7 +298,7 @@ def latency_table(rows: list[LatencyRow]) -> list[list[str]]:
                      _f(r.p90_ms, 2), _f(r.min_ms, 2), _f(r.max_ms, 2),
                      "-" if r.n is None else str(r.n), r.delegation,
                      _f(a.parity_psnr_db, 2) if a else "no check",
-                     _f(a.task_drop_db, 3) if a else "-"])
+                     _f(r.device_parity_db, 2), _f(a.task_drop_db, 3) if a else "-"])
     return [head, *body]
 
 
@@ -319,6 +324,10 @@ def notes(artifacts: list[Artifact], rows: list[LatencyRow], axis: str) -> list[
     if any(r.kind == "estimated" for r in rows):
         out.append("estimated rows are roofline estimates (camkit profile estimate); min/max "
                    "is their uncertainty band, and the plot draws them hollow.")
+    if any(" · app " in r.target for r in rows):
+        out.append("app rows come from the camkit app on the phone (camkit profile "
+                   "android-app); on-device PSNR is the artifact there, on its sample input, "
+                   "against the torch output stored in the sample (worst output).")
     unmatched = sorted({r.source for r in rows if r.artifact is None})
     if unmatched:
         out.append(f"{len(unmatched)} profile result(s) match no checked artifact by sha256 (not "

@@ -15,7 +15,8 @@ import sys
 from toolkit.errors import CamkitError
 
 #: the selector each target had in the old spelling
-OLD = {"host": "--on host", "android": "--on android", "macos": "--on macos",
+OLD = {"host": "--on host", "android": "--on android", "android-app": "--on android-app",
+       "macos": "--on macos",
        "static": "--static", "estimate": "--estimate DEVICE"}
 #: options the old spelling accepted and ignored with these targets (the new ones refuse them)
 IGNORED = {"static": ("runs", "warmup"), "estimate": ("runs", "warmup")}
@@ -29,9 +30,10 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from toolkit.commands import profile
 
     profile.add_manifest(p)
-    p.add_argument("--on", choices=["host", "android", "macos"],
-                   help="where to run: host, android or macos (now 'camkit profile host', "
-                   "'camkit profile android', 'camkit profile macos')")
+    p.add_argument("--on", choices=["host", "android", "android-app", "macos"],
+                   help="where to run: host, android, android-app or macos (now 'camkit "
+                   "profile host', 'camkit profile android', 'camkit profile android-app', "
+                   "'camkit profile macos')")
     profile.add_threads(p)
     profile.add_runs(p)
     profile.add_kernels(p)
@@ -44,6 +46,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     profile.add_calibrate(p)
     profile.add_compute_units(p.add_argument_group("--on macos"))
     profile.add_android(p.add_argument_group("--on android"), required=False)
+    profile.add_android_app(p.add_argument_group("--on android-app"))
 
 
 def add_parser(sub) -> None:
@@ -72,9 +75,9 @@ def _target(args: argparse.Namespace) -> str:
     if args.on is not None:
         chosen.append(args.on)
     if len(chosen) != 1:
-        raise CamkitError("profile run needs exactly one of --on host|android|macos, --static or "
-                          "--estimate DEVICE; better, use the new spelling: camkit profile "
-                          "host|android|macos|static|estimate MANIFEST")
+        raise CamkitError("profile run needs exactly one of --on host|android|android-app|macos, "
+                          "--static or --estimate DEVICE; better, use the new spelling: camkit "
+                          "profile host|android|android-app|macos|static|estimate MANIFEST")
     return chosen[0]
 
 

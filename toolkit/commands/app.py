@@ -6,9 +6,12 @@ import argparse
 from pathlib import Path
 
 NAME = "app"
-HELP = "golden fixtures for the Android and iOS apps' cores (tiling, packing, blending)"
+HELP = "push artifacts into the Android app; golden fixtures for the apps' cores"
 DESCRIPTION = (
-    "Helpers for the apps in this repo. 'fixtures' writes small, deterministic golden cases "
+    "Helpers for the apps in this repo (android_demo/, ios_demo/). 'push' copies artifacts "
+    "with their manifests, samples and features artifacts into the camkit Android app's "
+    "storage on a phone over adb (only what the phone lacks, by sha256), ready for the app's "
+    "screens and for 'camkit profile android-app'. 'fixtures' writes small, deterministic golden cases "
     "(the same bytes every run) with which the Kotlin and Swift cores prove they tile, pack "
     "and blend exactly as camkit does: per case the photo, the manifest's full_resolution "
     "plan, the tile grid, every tile's input tensors (NCHW and NHWC, float32 and uint8) and a "
@@ -17,7 +20,9 @@ DESCRIPTION = (
     "rules; OUT/index.json holds every file's sha256."
 )
 EPILOG = """\
-example:
+examples:
+  camkit app push artifacts/retouch_csrnet/paper/    # every .tflite and .onnx under it
+  camkit app push m-mobile-w8a8.tflite.manifest.json --serial R5CT12345 --dry-run
   camkit app fixtures app_fixtures/                # then copy it into the apps' test resources
   camkit app fixtures app_fixtures/ --overwrite    # refresh after a change to toolkit/fullres.py"""
 
@@ -34,11 +39,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("out", type=Path, metavar="OUT", help="folder to write (created)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing OUT")
+    p = sub.add_parser(
+        "push", help="push artifacts into the camkit Android app on a phone (adb)",
+        description="Copies each MANIFEST's artifact, the manifest, its .sample.npz and (a "
+        "split by tiles) its features artifact to /sdcard/Android/data/dev.camkit.demo/files/"
+        "camkit/artifacts/ on the phone, each only when sha256sum on the phone shows it missing "
+        "or different. Every file is checked against its manifest's sha256 first. The app must "
+        "be installed (android_demo/README.md).", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("manifests", type=Path, nargs="+", metavar="MANIFEST",
+                   help="a .manifest.json, or a folder: every LiteRT and ONNX manifest under it")
+    p.add_argument("--serial", help="adb serial when several devices are attached")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the adb commands and push nothing")
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.app_command == "push":
+        return _push(args)
     from toolkit.app_fixtures import CASES, write_fixtures
 
     written = write_fixtures(args.out, overwrite=args.overwrite)
     print(f"wrote {len(written)} files for {len(CASES)} cases ({', '.join(CASES)}) in {args.out}")
+    return 0
+
+
+def _push(args: argparse.Namespace) -> int:
+    from toolkit.profilers.android import Adb
+    from toolkit.profilers.android_app import (ARTIFACTS, bundle, dry_run_text, manifests_in,
+                                               push, push_commands, unique_uploads)
+
+    uploads = unique_uploads([bundle(m) for m in manifests_in(args.manifests)])
+    adb = Adb(args.serial)
+    if args.dry_run:
+        print(dry_run_text(push_commands(uploads, adb), "'app push' issues"), end="")
+        return 0
+
+    def report(up, copied: bool) -> None:
+        size_mb = up.local.stat().st_size / 2**20
+        print(f"{'pushed' if copied else 'up to date':<11}{up.local.name} ({size_mb:.1f} MB)")
+
+    copied = push(uploads, adb, report)
+    print(f"{copied} of {len(uploads)} files copied to {ARTIFACTS}")
     return 0

@@ -7,6 +7,7 @@ import textwrap
 from pathlib import Path
 
 from toolkit.commands._common import models_option, positive_int, run_checks
+from toolkit.errors import CamkitError
 
 NAME = "check"
 HELP = "parity (and task quality) of exported artifacts; non-zero exit on a broken budget"
@@ -29,7 +30,8 @@ EPILOG = """\
 examples:
   camkit check artifacts/ --data ../shared/data/gopro_pairs
   camkit check artifacts/ --data ../shared/data/gopro_pairs --psf my_kernel.png
-  camkit check artifacts/inpaint_edgeconnect --data ../shared/data/inpainting_examples"""
+  camkit check artifacts/inpaint_edgeconnect --data ../shared/data/inpainting_examples
+  camkit check artifacts/ --device-results device_results/   # on-device parity from the app"""
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,6 +50,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "photos scaled up to 4032x3024) vs the torch model on the whole photo: PSNR, "
                    "SSIM and seam PSNR along tile borders; fails below the card's PSNR budget "
                    "(writes full_res.md)")
+    p.add_argument("--device-results", type=Path, metavar="DIR",
+                   help="instead: gate on what the phones measured. Every camkit-app result "
+                   "JSON under DIR ('camkit profile android-app ... --json') is joined to its "
+                   "artifact under TARGET by sha256; its on-device parity (the artifact on its "
+                   "sample on the phone's backend vs the torch output in the sample) must meet "
+                   "the card's PSNR budget, and a run that failed on the phone fails (writes "
+                   "device_check.md and device_check.json)")
     p.add_argument("--max-images", type=positive_int,
                    help="use only the first N sample photos, and the first N pairs of --data")
     p.add_argument("--max-drop-db", type=float,
@@ -71,8 +80,13 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.publish import FolderLock, scan
 
     target = Path(args.target)
+    if args.full_res and args.device_results:
+        raise CamkitError("--full-res and --device-results are two separate checks; run one "
+                          "at a time")
     if args.full_res:
         return _full_res(args, target)
+    if args.device_results:
+        return _device(args, target)
     with ExitStack() as locks:  # no export may publish into a folder while it is checked
         if target.exists():
             for folder in sorted({m.parent for m in scan(target).manifests}):
@@ -93,4 +107,19 @@ def _full_res(args: argparse.Namespace, target: Path) -> int:
     atomic_write_bytes(out / "full_res.md", text.encode())
     print(text)
     print(f"report: {out / 'full_res.md'}")
+    return 0 if all(r.passed for r in rows) else 1
+
+
+def _device(args: argparse.Namespace, target: Path) -> int:
+    from toolkit.artifacts import atomic_write_bytes
+    from toolkit.checks.device import check_device_results, report_json, report_markdown
+
+    rows, notes = check_device_results(target, args.device_results)
+    text = report_markdown(rows, notes)
+    out = Path(args.out) if args.out else (target if target.is_dir() else target.parent)
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_bytes(out / "device_check.json", report_json(rows, notes))
+    atomic_write_bytes(out / "device_check.md", text.encode())
+    print(text, end="")
+    print(f"reports: {out / 'device_check.md'}, {out / 'device_check.json'}")
     return 0 if all(r.passed for r in rows) else 1

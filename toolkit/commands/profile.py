@@ -144,6 +144,50 @@ def _android(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_android_app(p) -> None:
+    """The options of ``profile android-app`` that no other target has."""
+    from toolkit.profilers.android_app import BACKENDS
+
+    p.add_argument("--backend", help="where the app runs the artifact: "
+                   f"{', '.join(BACKENDS)} (litert-* for .tflite, ort-* for .onnx)")
+    p.add_argument("--no-strict", action="store_true",
+                   help="let the runtime fall back to the CPU for ops the accelerator lacks "
+                   "(default: strict, such a run fails and names the ops)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="seconds to wait for the app's result (default 900)")
+
+
+def _android_app_arguments(p) -> None:
+    add_manifest(p)
+    add_android_app(p)
+    add_runs(p)
+    p.add_argument("--serial", help="adb serial when several devices are attached")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the adb commands and run nothing")
+    add_json(p)
+
+
+def _android_app(args: argparse.Namespace) -> int:
+    from toolkit.profilers.android import Adb
+    from toolkit.profilers.android_app import (RESULT_TIMEOUT_S, dry_run_text, plan_app_run,
+                                               profile_android_app, run_commands)
+    if args.backend is None:
+        raise CamkitError("profile android-app needs --backend (litert-cpu, litert-gpu, "
+                          "litert-npu, ort-cpu, ort-xnnpack, ort-nnapi or ort-qnn)")
+    plan = plan_app_run(args.manifest, args.backend, args.runs, args.warmup,
+                        not args.no_strict)
+    adb = Adb(args.serial)
+    if args.dry_run:
+        print(dry_run_text(run_commands(plan, adb), "'profile android-app' issues"), end="")
+        return 0
+    result = profile_android_app(plan, adb, args.timeout or RESULT_TIMEOUT_S)
+    emit_profile(result, args.json)
+    if result.error is not None:
+        print(f"camkit: error: {result.error.kind}: {result.error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _macos_arguments(p) -> None:
     add_manifest(p)
     add_compute_units(p)
@@ -287,6 +331,18 @@ ACTIONS = {
         "(onnxruntime_perf_test has none). A crashed or cut run still writes the JSON, with an "
         "'error' object, and exits 1.",
         _android_arguments, _android),
+    "android-app": Action(
+        "run an artifact in the camkit Android app on a phone: latency and on-device parity",
+        "Push the artifact (with its manifest, sample and any features artifact; only what the "
+        "phone lacks, by sha256) into the camkit app (android_demo/, installed on the phone), "
+        "start its headless benchmark with 'am start', wait for its result and pull it: cold "
+        "and warm load, first inference, warm-up, --runs timed runs with percentiles, pre- and "
+        "post-processing timed apart, the delegation the run got, thermal state before and "
+        "after, and on-device parity (the artifact on its sample input on this backend vs the "
+        "torch reference in the sample). 'camkit check --device-results DIR' gates on that "
+        "parity; 'camkit report' shows the rows. A crashed or cut run still writes the JSON, "
+        "with an 'error' object, and exits 1.",
+        _android_app_arguments, _android_app),
     "macos": Action(
         "time a Core ML package per compute unit on this Mac (macOS only)",
         "Core ML on this Mac (macOS only; 14.4+ adds the per-op device plan): times the "

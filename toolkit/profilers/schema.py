@@ -18,7 +18,10 @@ from typing import Any
 
 from toolkit.errors import CamkitError
 
-SCHEMA_VERSION = 1
+#: 2 added ``app`` (what the camkit Android and iOS apps measure on the phone); a schema 1
+#: result is read as schema 2 with ``app`` null (``upgrade``)
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 SCHEMA_PATH = Path(__file__).with_name("profile_result.schema.json")
 #: measured: timed on the target; estimated: derived (roofline, scaling); static: from the graph
 KINDS = ("measured", "estimated", "static")
@@ -161,6 +164,47 @@ class ProfileError:
 
 
 @dataclass(frozen=True)
+class AppParity:
+    """One output of the artifact run on the phone on its sample input vs the torch reference
+    stored in the sample: PSNR in dB over values in [0, 1] ("inf" when identical) and the
+    largest absolute difference. This is where a GPU delegate's fp16 or an NPU's
+    requantization shows."""
+
+    output: str
+    psnr_db: float | str
+    max_abs: float
+    reference: str = "sample"
+
+
+@dataclass(frozen=True)
+class AppRun:
+    """What the camkit Android or iOS app measured beside the latency: loads, the app's own
+    pre- and post-processing (median per inference), thermal state, ops that fell back off the
+    accelerator, and on-device parity (null: not measured)."""
+
+    name: str                          # camkit-android | camkit-ios
+    version: str | None
+    backend: str                       # litert-gpu, ort-nnapi, coreml-ane, ...
+    strict: bool                       # a fallback off the accelerator fails instead
+    load_cold_ms: float | None = None
+    load_warm_ms: float | None = None
+    preprocess_ms: float | None = None
+    postprocess_ms: float | None = None
+    input_size: list[int] | None = None  # the sample input's [H, W]
+    thermal_before: str | None = None
+    thermal_after: str | None = None
+    fallback_ops: list[str] | None = None
+    parity: list[AppParity] | None = None
+
+    def worst_parity_db(self) -> float | None:
+        """The lowest PSNR over the outputs (inf when all are identical), None if unmeasured."""
+        if not self.parity:
+            return None
+        return min(float("inf") if p.psnr_db == "inf" else float(p.psnr_db)
+                   for p in self.parity)
+
+
+@dataclass(frozen=True)
 class ProfileResult:
     kind: str
     runtime: Runtime
@@ -175,6 +219,7 @@ class ProfileResult:
     ops: list[OpRow] = field(default_factory=list)
     error: ProfileError | None = None
     static: StaticSummary | None = None
+    app: AppRun | None = None
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self):
@@ -186,8 +231,9 @@ class ProfileResult:
 
     @classmethod
     def from_json(cls, obj: dict[str, Any]) -> ProfileResult:
-        """Inverse of ``to_json``; unknown or missing keys are errors, not silently dropped."""
-        return _build(cls, obj, "profile result")
+        """Inverse of ``to_json``; unknown or missing keys are errors, not silently dropped.
+        A schema 1 result is upgraded first (``upgrade``)."""
+        return _build(cls, upgrade(obj), "profile result")
 
     def with_model(self, model: ModelRef) -> ProfileResult:
         return dataclasses.replace(self, model=model)
@@ -197,7 +243,21 @@ class ProfileResult:
 _NESTED: dict[str, type] = {
     "runtime": Runtime, "latency": Latency, "model": ModelRef, "device": Device, "host": Host,
     "delegation": Delegation, "memory": Memory, "error": ProfileError, "static": StaticSummary,
+    "app": AppRun,
 }
+
+
+def upgrade(obj: Any) -> Any:
+    """A schema 1 result as schema 2 (``app`` null); a newer schema is a one-line error."""
+    if not isinstance(obj, dict):
+        return obj
+    version = obj.get("schema")
+    if version == 1 and "app" not in obj:
+        return {**obj, "schema": SCHEMA_VERSION, "app": None}
+    if isinstance(version, int) and version not in READABLE_VERSIONS:
+        raise CamkitError(f"profile result has schema {version}, but this camkit reads "
+                          f"{', '.join(map(str, READABLE_VERSIONS))}; upgrade camkit")
+    return obj
 
 
 def _build(cls: type, obj: Any, where: str):
@@ -219,6 +279,11 @@ def _build(cls: type, obj: Any, where: str):
                 raise CamkitError(f"{where}.ops must be a list of op rows, got "
                                   f"{type(value).__name__}")
             value = [_build(OpRow, row, f"{where}.ops[{i}]") for i, row in enumerate(value)]
+        elif cls is AppRun and name == "parity" and value is not None:
+            if not isinstance(value, list):
+                raise CamkitError(f"{where}.parity must be a list, got {type(value).__name__}")
+            value = [_build(AppParity, row, f"{where}.parity[{i}]")
+                     for i, row in enumerate(value)]
         values[name] = value
     return cls(**values)
 
@@ -234,7 +299,7 @@ def validate(obj: dict[str, Any]) -> None:
     except ImportError:
         raise CamkitError("jsonschema is not installed; pip install 'jsonschema>=4'") from None
     validator = jsonschema.Draft202012Validator(load_schema())
-    errors = sorted(validator.iter_errors(obj), key=lambda e: list(e.absolute_path))
+    errors = sorted(validator.iter_errors(upgrade(obj)), key=lambda e: list(e.absolute_path))
     if errors:
         first = errors[0]
         path = "/".join(str(p) for p in first.absolute_path) or "(root)"

@@ -58,12 +58,36 @@ def format_table(result: ProfileResult) -> str:
         for op in by_time:
             lines.append(f"  {_num(op.avg_ms):>9} {_num(op.percent, 2):>7}  "
                          f"{op.node_type:<32} {op.name or '-'}")
+    if result.app is not None:
+        lines += format_app(result.app)
     if result.error is not None:
         e = result.error
         lines.append(f"{'error':<12}{e.kind}: {e.message}")
         if e.last_line:
             lines.append(f"{'last line':<12}{e.last_line}")
     return "\n".join(lines) + "\n"
+
+
+def format_app(app) -> list[str]:
+    """What the camkit app measured beside the latency (``ProfileResult.app``)."""
+    size = "x".join(map(str, app.input_size)) if app.input_size else "-"
+    lines = [
+        f"{'app':<12}{app.name} {app.version or '-'}  backend {app.backend}"
+        f"{' (strict)' if app.strict else ''}  input {size}",
+        _row("app ms", [("cold load", app.load_cold_ms), ("warm load", app.load_warm_ms),
+                        ("pre", app.preprocess_ms), ("post", app.postprocess_ms)]),
+        f"{'thermal':<12}{app.thermal_before or '-'} -> {app.thermal_after or '-'}",
+    ]
+    if app.fallback_ops is not None:
+        lines.append(f"{'fallback':<12}" + (", ".join(app.fallback_ops) or
+                                            "none: every op on the accelerator"))
+    if app.parity is None:
+        lines.append(f"{'parity':<12}not measured")
+    for p in app.parity or []:
+        db = "identical" if p.psnr_db == "inf" else f"{p.psnr_db:.2f} dB"
+        lines.append(f"{'parity':<12}{p.output}: {db}, max abs {p.max_abs:.3g} "
+                     "(vs the torch output in the sample)")
+    return lines
 
 
 def _count(value: int | None) -> str:
