@@ -16,7 +16,7 @@ from toolkit.errors import CamkitError
 
 #: the selector each target had in the old spelling
 OLD = {"host": "--on host", "android": "--on android", "android-app": "--on android-app",
-       "macos": "--on macos",
+       "ios-app": "--on ios-app", "macos": "--on macos",
        "static": "--static", "estimate": "--estimate DEVICE"}
 #: options the old spelling accepted and ignored with these targets (the new ones refuse them)
 IGNORED = {"static": ("runs", "warmup"), "estimate": ("runs", "warmup")}
@@ -30,10 +30,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     from toolkit.commands import profile
 
     profile.add_manifest(p)
-    p.add_argument("--on", choices=["host", "android", "android-app", "macos"],
-                   help="where to run: host, android, android-app or macos (now 'camkit "
-                   "profile host', 'camkit profile android', 'camkit profile android-app', "
-                   "'camkit profile macos')")
+    p.add_argument("--on", choices=["host", "android", "android-app", "ios-app", "macos"],
+                   help="where to run: host, android, android-app, ios-app or macos (now "
+                   "'camkit profile host|android|android-app|ios-app|macos')")
     profile.add_threads(p)
     profile.add_runs(p)
     profile.add_kernels(p)
@@ -46,7 +45,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     profile.add_calibrate(p)
     profile.add_compute_units(p.add_argument_group("--on macos"))
     profile.add_android(p.add_argument_group("--on android"), required=False)
-    profile.add_android_app(p.add_argument_group("--on android-app"))
+    profile.add_android_app(p.add_argument_group("--on android-app, --on ios-app"))
+    p.add_argument_group("--on ios-app").add_argument(
+        "--device", metavar="UDID", help="the iPhone (xcrun devicectl list devices)")
 
 
 def add_parser(sub) -> None:
@@ -75,9 +76,10 @@ def _target(args: argparse.Namespace) -> str:
     if args.on is not None:
         chosen.append(args.on)
     if len(chosen) != 1:
-        raise CamkitError("profile run needs exactly one of --on host|android|android-app|macos, "
-                          "--static or --estimate DEVICE; better, use the new spelling: camkit "
-                          "profile host|android|android-app|macos|static|estimate MANIFEST")
+        raise CamkitError("profile run needs exactly one of --on host|android|android-app|"
+                          "ios-app|macos, --static or --estimate DEVICE; better, use the new "
+                          "spelling: camkit profile host|android|android-app|ios-app|macos|"
+                          "static|estimate MANIFEST")
     return chosen[0]
 
 
@@ -103,7 +105,7 @@ def _translate(args: argparse.Namespace, target: str) -> argparse.Namespace:
             raise CamkitError(f"{action.option_strings[0]} applies to "
                               f"{', '.join(OLD[t] for t in owners)} (camkit profile "
                               f"{'|'.join(owners)}), not to {OLD[target]}; drop it")
-    values = {dest: getattr(args, dest) for dest in new if dest != "device"}
+    values = {dest: getattr(args, dest) for dest in new}
     if target == "estimate":
         values["device"] = args.estimate
     missing = [a.option_strings[0] for dest, a in new.items() if a.required and

@@ -11,7 +11,8 @@ DESCRIPTION = (
     "Helpers for the apps in this repo (android_demo/, ios_demo/). 'push' copies artifacts "
     "with their manifests, samples and features artifacts into the camkit Android app's "
     "storage on a phone over adb (only what the phone lacks, by sha256), ready for the app's "
-    "screens and for 'camkit profile android-app'. 'fixtures' writes small, deterministic golden cases "
+    "screens and for 'camkit profile android-app'; with --ios, Core ML packages into the iOS "
+    "app with xcrun devicectl (a Mac). 'fixtures' writes small, deterministic golden cases "
     "(the same bytes every run) with which the Kotlin and Swift cores prove they tile, pack "
     "and blend exactly as camkit does: per case the photo, the manifest's full_resolution "
     "plan, the tile grid, every tile's input tensors (NCHW and NHWC, float32 and uint8) and a "
@@ -45,13 +46,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "split by tiles) its features artifact to /sdcard/Android/data/dev.camkit.demo/files/"
         "camkit/artifacts/ on the phone, each only when sha256sum on the phone shows it missing "
         "or different. Every file is checked against its manifest's sha256 first. The app must "
-        "be installed (android_demo/README.md).", epilog=EPILOG,
+        "be installed (android_demo/README.md). With --ios: Core ML packages, file by file, into "
+        "the iOS app's Documents/camkit/artifacts/ with xcrun devicectl (a Mac; camkit keeps an "
+        "index of pushed sha256s on the phone).", epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("manifests", type=Path, nargs="+", metavar="MANIFEST",
                    help="a .manifest.json, or a folder: every LiteRT and ONNX manifest under it")
     p.add_argument("--serial", help="adb serial when several devices are attached")
+    p.add_argument("--ios", action="store_true",
+                   help="push Core ML packages into the camkit iOS app instead (a Mac with "
+                   "Xcode 15+: xcrun devicectl; needs --device)")
+    p.add_argument("--device", metavar="UDID",
+                   help="--ios: the iPhone (xcrun devicectl list devices)")
     p.add_argument("--dry-run", action="store_true",
-                   help="print the adb commands and push nothing")
+                   help="print the adb (or devicectl) commands and push nothing")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,7 +72,37 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report(up, copied: bool) -> None:
+    size_mb = up.local.stat().st_size / 2**20
+    print(f"{'pushed' if copied else 'up to date':<11}{up.local.name} ({size_mb:.1f} MB)")
+
+
+def _push_ios(args: argparse.Namespace) -> int:
+    from toolkit.errors import CamkitError
+    from toolkit.profilers.android_app import manifests_in, unique_uploads
+    from toolkit.profilers.ios_app import (ARTIFACTS, Devicectl, bundle, dry_run_text, push,
+                                           push_commands)
+
+    if args.serial:
+        raise CamkitError("--serial picks an Android phone; with --ios pass --device UDID")
+    uploads = unique_uploads([bundle(m) for m in manifests_in(args.manifests, ("coreml",))])
+    ctl = Devicectl(args.device)
+    if args.dry_run:
+        print(dry_run_text(push_commands(uploads, ctl), "'app push --ios' issues"), end="")
+        return 0
+    copied = push(uploads, ctl, _report)
+    print(f"{copied} of {len(uploads)} files copied to {ARTIFACTS} in {args.device}")
+    return 0
+
+
 def _push(args: argparse.Namespace) -> int:
+    if args.ios:
+        return _push_ios(args)
+    from toolkit.errors import CamkitError
+
+    if args.device:
+        raise CamkitError("--device names an iPhone (with --ios); an Android phone is picked "
+                          "with --serial")
     from toolkit.profilers.android import Adb
     from toolkit.profilers.android_app import (ARTIFACTS, bundle, dry_run_text, manifests_in,
                                                push, push_commands, unique_uploads)
@@ -75,10 +113,6 @@ def _push(args: argparse.Namespace) -> int:
         print(dry_run_text(push_commands(uploads, adb), "'app push' issues"), end="")
         return 0
 
-    def report(up, copied: bool) -> None:
-        size_mb = up.local.stat().st_size / 2**20
-        print(f"{'pushed' if copied else 'up to date':<11}{up.local.name} ({size_mb:.1f} MB)")
-
-    copied = push(uploads, adb, report)
+    copied = push(uploads, adb, _report)
     print(f"{copied} of {len(uploads)} files copied to {ARTIFACTS}")
     return 0

@@ -52,8 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    "(writes full_res.md)")
     p.add_argument("--device-results", type=Path, metavar="DIR",
                    help="instead: gate on what the phones measured. Every camkit-app result "
-                   "JSON under DIR ('camkit profile android-app ... --json') is joined to its "
-                   "artifact under TARGET by sha256; its on-device parity (the artifact on its "
+                   "JSON under DIR ('camkit profile android-app|ios-app ... --json') is "
+                   "joined to its artifact under TARGET by sha256; its on-device parity (the artifact on its "
                    "sample on the phone's backend vs the torch output in the sample) must meet "
                    "the card's PSNR budget, and a run that failed on the phone fails (writes "
                    "device_check.md and device_check.json)")

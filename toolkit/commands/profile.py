@@ -188,6 +188,45 @@ def _android_app(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ios_app_arguments(p) -> None:
+    from toolkit.profilers.ios_app import BACKENDS
+
+    add_manifest(p)
+    p.add_argument("--device", metavar="UDID", required=True,
+                   help="the iPhone (xcrun devicectl list devices)")
+    p.add_argument("--backend", help="the Core ML compute units: "
+                   f"{', '.join(f'{k} ({v})' for k, v in BACKENDS.items())}")
+    p.add_argument("--no-strict", action="store_true",
+                   help="allow ops Core ML plans off the requested device (default: strict, "
+                   "such a run fails and names the ops)")
+    p.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="seconds to wait for the app's result (default 900)")
+    add_runs(p)
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the xcrun devicectl commands and run nothing (any OS)")
+    add_json(p)
+
+
+def _ios_app(args: argparse.Namespace) -> int:
+    from toolkit.profilers.ios_app import (RESULT_TIMEOUT_S, Devicectl, dry_run_text,
+                                           plan_ios_run, profile_ios_app, run_commands)
+
+    if args.backend is None:
+        raise CamkitError("profile ios-app needs --backend (coreml-all, coreml-cpu, coreml-gpu "
+                          "or coreml-ane)")
+    plan = plan_ios_run(args.manifest, args.backend, args.runs, args.warmup, not args.no_strict)
+    ctl = Devicectl(args.device)
+    if args.dry_run:
+        print(dry_run_text(run_commands(plan, ctl), "'profile ios-app' issues"), end="")
+        return 0
+    result = profile_ios_app(plan, ctl, args.timeout or RESULT_TIMEOUT_S)
+    emit_profile(result, args.json)
+    if result.error is not None:
+        print(f"camkit: error: {result.error.kind}: {result.error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _macos_arguments(p) -> None:
     add_manifest(p)
     add_compute_units(p)
@@ -343,6 +382,17 @@ ACTIONS = {
         "parity; 'camkit report' shows the rows. A crashed or cut run still writes the JSON, "
         "with an 'error' object, and exits 1.",
         _android_app_arguments, _android_app),
+    "ios-app": Action(
+        "run a Core ML package in the camkit iOS app on an iPhone (from a Mac)",
+        "The iOS twin of android-app, driven from a Mac with xcrun devicectl (Xcode 15+): push "
+        "the Core ML package with its manifest and sample into the camkit app (ios_demo/, "
+        "installed on the iPhone; only what camkit's index on the phone lacks), launch its "
+        "headless benchmark with --backend's compute units, copy its result back: cold and warm "
+        "load (compile included), first prediction, warm-up, --runs timed runs, pre/post apart, "
+        "thermal state, Core ML's planned op placement and on-device parity vs the torch "
+        "output in the sample. Off macOS a one-line error; --dry-run prints the commands on "
+        "any OS.",
+        _ios_app_arguments, _ios_app),
     "macos": Action(
         "time a Core ML package per compute unit on this Mac (macOS only)",
         "Core ML on this Mac (macOS only; 14.4+ adds the per-op device plan): times the "

@@ -92,8 +92,8 @@ def bundle(manifest_path: Path) -> Bundle:
     return Bundle(manifest_path, fmt, manifest["artifact"]["sha256"], tuple(uploads))
 
 
-def manifests_in(paths: list[Path]) -> list[Path]:
-    """Manifest files from manifests and folders (a folder: every LiteRT and ONNX manifest
+def manifests_in(paths: list[Path], formats: tuple[str, ...] = FORMATS) -> list[Path]:
+    """Manifest files from manifests and folders (a folder: every manifest of ``formats``
     under it)."""
     from toolkit.artifacts import read_manifest
 
@@ -101,10 +101,10 @@ def manifests_in(paths: list[Path]) -> list[Path]:
     for path in map(Path, paths):
         if path.is_dir():
             inside = [m for m in sorted(path.rglob("*.manifest.json"))
-                      if read_manifest(m)["format"] in FORMATS]
+                      if read_manifest(m)["format"] in formats]
             if not inside:
-                raise CamkitError(f"{path} holds no LiteRT or ONNX manifest; export one with "
-                                  "'camkit export MODEL --formats litert,onnx'")
+                raise CamkitError(f"{path} holds no {' or '.join(formats)} manifest; export "
+                                  f"one with 'camkit export MODEL --format {','.join(formats)}'")
             found += inside
         elif path.name.endswith(".manifest.json"):
             found.append(path)
@@ -293,19 +293,30 @@ def _pulled(plan: AppPlan, adb: Adb, argv: list[str]) -> ProfileResult:
         local = Path(tmp) / plan.out_name
         adb.checked(adb.argv("pull", plan.result_remote, str(local)), PUSH_TIMEOUT_S)
         try:
-            obj = json.loads(local.read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise CamkitError(f"the app's result {plan.out_name} is not JSON ({e}); update the "
-                              "app to this camkit version") from None
+            text = local.read_text()
+        except OSError as e:
+            raise CamkitError(f"adb pull gave no {plan.out_name} ({e}); run again") from None
+    return check_result(text, plan.out_name, plan.bundle.manifest, plan.bundle.artifact_sha256,
+                        argv)
+
+
+def check_result(text: str, name: str, manifest: Path, artifact_sha256: str,
+                 argv: list[str]) -> ProfileResult:
+    """An app's result JSON, validated, naming the artifact that was pushed; the host's
+    manifest path and the command that started the run recorded in it."""
+    try:
+        obj = json.loads(text)
+    except json.JSONDecodeError as e:
+        raise CamkitError(f"the app's result {name} is not JSON ({e}); update the app to this "
+                          "camkit version") from None
     try:
         validate(obj)
         result = ProfileResult.from_json(obj)
     except CamkitError as e:
         raise CamkitError(f"the app's result does not match the profile schema ({e}); update "
                           "the app to this camkit version") from None
-    if result.model.sha256 not in (None, plan.bundle.artifact_sha256):
+    if result.model.sha256 not in (None, artifact_sha256):
         raise CamkitError(f"the app ran an artifact with sha256 {result.model.sha256[:12]}, not "
-                          f"{plan.bundle.artifact_sha256[:12]}; push again and rerun")
-    model = dataclasses.replace(result.model, sha256=plan.bundle.artifact_sha256,
-                                manifest=str(plan.bundle.manifest))
+                          f"{artifact_sha256[:12]}; push again and rerun")
+    model = dataclasses.replace(result.model, sha256=artifact_sha256, manifest=str(manifest))
     return dataclasses.replace(result, model=model, argv=argv)
