@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test test-all lint clean-venv
+.PHONY: demo test test-all android-core lint clean-venv
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q
+
+# android_demo/:core alone (make test runs it too, from tests/test_android_core.py)
+android-core: $(STAMP)
+	bash scripts/android_core_test.sh
 
 test-all: $(STAMP)
 	$(BIN)/python -m pytest -q -m ''

@@ -1,9 +1,10 @@
-"""camkit app fixtures: the golden cases the Android and iOS cores test against (issue 16)."""
+"""camkit app fixtures: the golden cases the Android and iOS cores test against (issues 16, 17)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 
 import numpy as np
 import pytest
@@ -11,7 +12,7 @@ from PIL import Image
 
 from conftest import run_cli
 from toolkit import fullres
-from toolkit.app_fixtures import CASES, write_fixtures
+from toolkit.app_fixtures import CASES, tile_offset, toy_model, write_fixtures
 from toolkit.errors import CamkitError
 
 
@@ -76,6 +77,9 @@ def test_case_files_agree(fixtures, name):
             np.testing.assert_array_equal(  # the photo reflected, as the rule in README.md
                 f32[0], fullres.crop_reflected(photo, t["top"], t["left"], 64, 96))
             assert z[f"out_nhwc_f32/{i}"].shape == (1, 64, 96, 3)
+            if kind == "tiles":  # the toy model, offset per tile so that the blend weights show
+                np.testing.assert_array_equal(z[f"out_nhwc_f32/{i}"][0],
+                                              toy_model(f32[0]) + tile_offset(i))
         if kind == "statistics":
             _check_statistics(case, raw, photo, z)
         if kind == "thumbnail":
@@ -107,7 +111,8 @@ def test_index_readme_and_determinism(fixtures, tmp_path):
     for rel, digest in index["files"].items():
         assert hashlib.sha256((out / rel).read_bytes()).hexdigest() == digest
     readme = (out / "README.md").read_text()
-    for word in ("reflect_index", "ramp", "sum over tiles", "adaptive_average", "in_nchw_u8"):
+    for word in ("reflect_index", "ramp", "sum over tiles", "adaptive_average", "in_nchw_u8",
+                 "round_half_even", "broken-", "psnr_db", "ddof 0", "mod 4"):
         assert word in readme
     again = tmp_path / "again"
     write_fixtures(again)
@@ -171,3 +176,132 @@ def _check_statistics(case, raw, photo, z):
         total += feats[r0:r1, c0:c1].reshape(-1, 3).sum(0, dtype=np.float64)
     assert (count == 1).all()
     np.testing.assert_allclose(z["statistics_nhwc_f32"][0, 0, 0], total / count.size, rtol=1e-6)
+
+
+# ------------------------------------------------- beyond tiling (issue 17: app_fixtures_core)
+
+
+def test_packing_group(fixtures):
+    """The non-square photo packed every way, by the host's own quantization (litert.py's
+    feeds), and what each tensor unpacks to."""
+    from toolkit.app_fixtures_core import PACK_SIZE, to_u8
+    from toolkit.profilers.host_profile import _litert_feeds
+
+    out, _ = fixtures
+    index = json.loads((out / "index.json").read_text())
+    assert index["packing"] == "packing" and index["version"] == 3
+    photo = np.asarray(Image.open(out / "packing" / "photo.png"))
+    assert photo.shape == (*PACK_SIZE, 3) and PACK_SIZE[0] != PACK_SIZE[1]
+    assert photo.min() == 0 and photo.max() == 255
+    cases = json.loads((out / "packing" / "cases.json").read_text())
+    ways = {(c["io"]["layout"], c["io"]["dtype"], c["io"]["quantization"] is not None and
+             c["io"]["quantization"]["zero_point"] != 0) for c in cases["cases"]}
+    assert ways == {(lay, dt, odd) for lay in ("nchw", "nhwc")
+                    for dt, odd in (("float32", False), ("uint8", False), ("uint8", True))}
+    with np.load(out / "packing" / "tensors.npz") as z:
+        for case in cases["cases"]:
+            io = case["io"]
+            packed = z[case["packed"]]
+            assert list(packed.shape) == io["shape"] and packed.dtype == np.dtype(io["dtype"])
+            nhwc = packed if io["layout"] == "nhwc" else packed.transpose(0, 2, 3, 1)
+            f32 = photo[None].astype(np.float32) / np.float32(255)
+            if io["quantization"] is None:
+                np.testing.assert_array_equal(nhwc, f32)
+                back = nhwc[0]
+            else:
+                q = io["quantization"]
+                want = _litert_feeds({"x": f32}, {"x": (np.uint8, q["scale"], q["zero_point"])})
+                np.testing.assert_array_equal(nhwc, want["x"])
+                back = (nhwc[0].astype(np.float32) - np.float32(q["zero_point"])) * np.float32(
+                    q["scale"])
+                if q["zero_point"] == 0:
+                    np.testing.assert_array_equal(nhwc[0], photo)  # 1/255: the bytes themselves
+                else:
+                    assert (nhwc == 255).any()  # the odd quantization clamps
+            np.testing.assert_array_equal(z[case["unpacked"]], to_u8(back))
+            if io["quantization"] is None or io["quantization"]["zero_point"] == 0:
+                np.testing.assert_array_equal(z[case["unpacked"]], photo)  # lossless round trip
+        for case in cases["unpack_only"]:
+            raw = z[case["packed"]]
+            nhwc = raw if case["io"]["layout"] == "nhwc" else raw.transpose(0, 2, 3, 1)
+            assert nhwc.min() < 0 and nhwc.max() > 1
+            np.testing.assert_array_equal(z[case["unpacked"]], to_u8(nhwc[0]))
+
+
+def test_manifest_group(fixtures):
+    """The valid manifests read back as camkit reads them, their samples are what
+    sample_bytes writes (deflated), and each broken one breaks what expected.json says."""
+    from toolkit.artifacts import read_manifest, read_sample, sha256_path
+
+    out, _ = fixtures
+    folder = out / "manifests"
+    expected = json.loads((folder / "expected.json").read_text())["manifests"]
+    problems = {w["problem"] for w in expected.values() if not w["ok"]}
+    assert {"schema", "sha256", "layout", "dtype", "quantization", "missing"} <= problems
+    for name, want in expected.items():
+        raw = json.loads((folder / name).read_text())
+        if want["ok"]:
+            manifest = read_manifest(folder / name)
+            assert sha256_path(folder / manifest["artifact"]["file"]) == manifest["artifact"][
+                "sha256"]
+            sample = folder / manifest["sample"]["file"]
+            assert sha256_path(sample) == manifest["sample"]["sha256"]
+            with zipfile.ZipFile(sample) as z:
+                assert {i.compress_type for i in z.infolist()} == {zipfile.ZIP_DEFLATED}
+            ins, outs = read_sample(sample)
+            arrays = {f"in/{k}": v for k, v in ins.items()} | {f"out/{k}": v
+                                                               for k, v in outs.items()}
+            for key, digest in want["arrays"].items():
+                assert list(arrays[key].shape) == digest["shape"]
+                assert hashlib.sha256(arrays[key].astype("<f4").tobytes()).hexdigest() == \
+                    digest["sha256"]
+            for t in manifest["io"]["inputs"] + manifest["io"]["outputs"]:
+                assert list(arrays[("in/" if t in manifest["io"]["inputs"] else "out/")
+                                   + t["name"]].shape) == t["shape"]
+        elif want["problem"] == "schema":
+            with pytest.raises(CamkitError, match="schema"):
+                read_manifest(folder / name)
+        elif want["problem"] == "sha256":
+            entry = raw["sample"] if "sample" in name else raw["artifact"]
+            assert sha256_path(folder / entry["file"]) != entry["sha256"]
+        elif want["problem"] == "missing":
+            assert not (folder / raw["artifact"]["file"]).exists()
+        else:
+            tensor = raw["io"]["inputs"][0]
+            assert (tensor["layout"] not in ("nchw", "nhwc") if want["problem"] == "layout" else
+                    tensor["dtype"] not in ("float32", "uint8") if want["problem"] == "dtype" else
+                    tensor["dtype"] == "uint8" and tensor["quantization"] is None)
+
+
+def test_metrics_and_latency_groups(fixtures):
+    """PSNR and max abs as toolkit/checks/metrics.py computes them; latency statistics as
+    every host profiler computes them."""
+    from toolkit.checks.metrics import max_abs, psnr_db
+    from toolkit.profilers.host_profile import latency_from_times
+
+    out, _ = fixtures
+    pairs = json.loads((out / "metrics.json").read_text())["pairs"]
+    assert {p["name"] for p in pairs} == {"noisy", "equal", "uint8_output"}
+    for p in pairs:
+        a = np.asarray(p["a"], np.float32)
+        if "b" in p:
+            b = np.asarray(p["b"], np.float32)
+        else:
+            q = p["quantization"]
+            b = (np.asarray(p["b_uint8"], np.float32) - np.float32(q["zero_point"])) * np.float32(
+                q["scale"])
+        want = psnr_db(a[None, None, None], b[None, None, None])
+        assert (p["psnr_db"] == "inf") if want == float("inf") else p["psnr_db"] == pytest.approx(
+            want, rel=1e-12)
+        assert p["max_abs"] == pytest.approx(max_abs(a[None, None, None], b[None, None, None]),
+                                             abs=0)
+    sets = json.loads((out / "latency.json").read_text())["sets"]
+    assert {len(s["samples_ms"]) for s in sets} == {37, 1, 2, 20}
+    for s in sets:
+        lat = latency_from_times(None, None, [], s["samples_ms"])
+        for key in ("mean_ms", "median_ms", "p5_ms", "p90_ms", "p95_ms", "p99_ms", "min_ms",
+                    "max_ms", "std_ms", "n"):
+            assert s[key] == getattr(lat, key), key
+        for p, value in s["percentiles"].items():
+            assert value == float(np.percentile(s["samples_ms"], float(p)))
+    assert next(s for s in sets if s["n"] == 1)["std_ms"] is None

@@ -3,6 +3,8 @@ Kotlin (Android) and Swift (iOS) cores prove they tile, pack and blend exactly a
 
 No model or artifact is needed: each tile's input and a fixed toy model's output are recorded,
 so an app replays the outputs instead of running a network (``camkit app fixtures OUT``).
+Beside the tile cases: packing every way and back, a manifest set with its refusals, PSNR and
+latency statistics (issue 17; toolkit/app_fixtures_core.py).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from toolkit import fullres
 from toolkit.artifacts import _umask, atomic_replace, publish_new_folder, staging_dir
 from toolkit.errors import CamkitError
 
-FIXTURES_VERSION = 2
+FIXTURES_VERSION = 3
 PLAN = fullres.TilePlan(64, 96, margin=6, blend=8, align=4)
 THUMB = (12, 16)
 #: the split-by-tiles case's toy features: stride 4, a feature reads rows 4i-1 .. 4i+4
@@ -31,14 +33,18 @@ CASES = {"tiles_157x211": (157, 211, "tiles"), "small_40x50": (40, 50, "tiles"),
          "one_tile_64x96": (64, 96, "tiles"), "split_157x211": (157, 211, "thumbnail"),
          "statistics_157x211": (157, 211, "statistics"),
          "statistics_200x304": (200, 304, "statistics")}
+#: the groups beyond tiling (toolkit/app_fixtures_core.py): index key -> file or folder
+GROUPS = {"packing": "packing", "manifests": "manifests", "metrics": "metrics.json",
+          "latency": "latency.json"}
 #: zip entries get this date, so the same arrays give the same .npz bytes
 ZIP_DATE = (1980, 1, 1, 0, 0, 0)
 
 README = """\
 # camkit golden fixtures for the apps' cores (version {version})
 
-Written by `camkit app fixtures OUT`; `index.json` lists the cases and the sha256 of every
-file. Each case folder holds:
+Written by `camkit app fixtures OUT`; `index.json` lists the tile cases (`cases`), names the
+other groups (`packing`, `manifests`, `metrics`, `latency`: below) and holds the sha256 of
+every file. Each tile case folder holds:
 
 - `photo.png`: the uint8 RGB photo (H x W).
 - `plan.json`: the manifest's `full_resolution` block, as an artifact's manifest holds it
@@ -59,8 +65,10 @@ file. Each case folder holds:
   as `camkit run` writes it: u8 = floor(clip(v, 0, 1) * 255 + 0.5), in float32.
 
 The toy model (never needed by an app): a 3x3 box blur (reflect padding at the tile's edges),
-then channel 0 becomes 1 - x. The split case feeds the thumbnail alongside and ignores it; the
-statistics cases add half the statistics vector to every pixel first. Their toy features:
+then channel 0 becomes 1 - x, then 0.02 * (i mod 4) is added to tile i's output (run order),
+so that overlapping tiles disagree and the blend weights show. The split case feeds the
+thumbnail alongside and ignores it; the statistics cases add half the statistics vector to
+every pixel first. Their toy features:
 feature (i, j) of a tile is the mean of its pixels rows 4i-1 .. 4i+4, columns 4j-1 .. 4j+4
 (zeros outside the tile): stride 4, 1 px before and 4 after.
 
@@ -127,6 +135,13 @@ def toy_model(tile: np.ndarray, *thumbs: np.ndarray, vector: np.ndarray | None =
     out = (out / np.float32(9.0)).astype(np.float32)
     out[..., 0] = np.float32(1.0) - out[..., 0]
     return out
+
+
+def tile_offset(index: int) -> np.float32:
+    """Added to the toy model's output of tile ``index`` (run order): overlapping tiles then
+    disagree, so a wrong blend weight shows in the blended result (without it they agree past
+    the margin and any weights that sum to one would pass)."""
+    return np.float32(0.02) * np.float32(index % 4)
 
 
 def toy_features(tile: np.ndarray) -> np.ndarray:
@@ -228,13 +243,15 @@ def case_files(height: int, width: int, kind: str) -> dict[str, bytes]:
     seen: list[tuple[np.ndarray, np.ndarray]] = []
 
     def record(tile: np.ndarray) -> np.ndarray:
-        out = toy_model(tile, *thumbs, vector=vector)
+        out = toy_model(tile, *thumbs, vector=vector) + tile_offset(len(seen))
         seen.append((tile, out))
         return out
 
     blended = fullres.run_tiled(record, photo, tile_plan)
-    blended_u8 = fullres.run_tiled(lambda t: toy_model(t, *thumbs, vector=vector), photo,
-                                   tile_plan, dtype=np.uint8)
+    calls = iter(range(len(origins)))
+    blended_u8 = fullres.run_tiled(
+        lambda t: toy_model(t, *thumbs, vector=vector) + tile_offset(next(calls)), photo,
+        tile_plan, dtype=np.uint8)
     if len(seen) != len(origins):
         raise CamkitError(f"run_tiled ran {len(seen)} tiles for a grid of {len(origins)}; "
                           f"report this as a bug")
@@ -266,11 +283,16 @@ def write_fixtures(out: Path, overwrite: bool = False) -> list[Path]:
     replaced only with ``overwrite``. Returns the written files (under ``out``)."""
     out = Path(out)
     _check_target(out, overwrite)
-    files: dict[str, bytes] = {"README.md": README.format(version=FIXTURES_VERSION).encode()}
+    from toolkit import app_fixtures_core as core
+
+    readme = README.format(version=FIXTURES_VERSION) + core.README.format(
+        ph=core.PACK_SIZE[0], pw=core.PACK_SIZE[1])
+    files: dict[str, bytes] = {"README.md": readme.encode()}
     for name, (height, width, kind) in CASES.items():
         files |= {f"{name}/{k}": v for k, v in case_files(height, width, kind).items()}
+    files |= core.core_files(_npz, _png)
     index = {"version": FIXTURES_VERSION, "plan_version": fullres.PLAN_VERSION,
-             "cases": list(CASES),
+             "cases": list(CASES), **GROUPS,
              "files": {k: hashlib.sha256(v).hexdigest() for k, v in sorted(files.items())}}
     files["index.json"] = _json(index)
     with staging_dir(out.parent) as staging:

@@ -87,6 +87,16 @@ class AccuracyTarget:
                 card.ssim_min)
 
 
+def _budget(model_id: str, fmt: str, precision: str) -> dict[str, float] | None:
+    if model_id not in registry.model_ids():
+        return None
+    try:
+        tol = registry.card(model_id).tolerance(fmt, precision)
+    except CamkitError:  # a card without a budget for this format and precision
+        return None
+    return {"psnr_db_min": tol.psnr_db_min, "ssim_min": tol.ssim_min}
+
+
 def available_memory_bytes() -> int | None:
     """Memory this machine can give a new allocation now (Linux MemAvailable; elsewhere the
     physical memory), or None when unknown."""
@@ -542,6 +552,9 @@ def _export_one(prepared, spec, fmt, precision, out_dir, weights_desc, sample: _
         "layout": spec.layout,
         "dynamic": spec.dynamic,
         "io": artifacts.io_description(spec),
+        # the card's parity budget, so an app colours its on-device parity without a registry
+        # (null: a model with no card); `camkit check` reads the card itself
+        "budget": _budget(spec.model.model_id, fmt, precision),
         # how an app processes a photo of any size with this artifact (toolkit/fullres.py)
         "full_resolution": plan,
         "artifact": {

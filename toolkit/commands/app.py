@@ -14,11 +14,15 @@ DESCRIPTION = (
     "screens and for 'camkit profile android-app'; with --ios, Core ML packages into the iOS "
     "app with xcrun devicectl (a Mac). 'fixtures' writes small, deterministic golden cases "
     "(the same bytes every run) with which the Kotlin and Swift cores prove they tile, pack "
-    "and blend exactly as camkit does: per case the photo, the manifest's full_resolution "
+    "and blend exactly as camkit does: per full-resolution case the photo, the manifest's "
+    "full_resolution "
     "plan, the tile grid, every tile's input tensors (NCHW and NHWC, float32 and uint8) and a "
     "toy model's output per tile (replayed, so no model is needed), and the blended result "
-    "(float32 and the uint8 PNG camkit run writes). OUT/README.md explains the files and the "
-    "rules; OUT/index.json holds every file's sha256."
+    "(float32 and the uint8 PNG camkit run writes); besides, a photo packed every way with "
+    "quantization and back (packing/), a manifest set with broken variants and their "
+    "expected refusals (manifests/), expected PSNR (metrics.json) and latency statistics as "
+    "numpy computes them (latency.json). OUT/README.md explains the files and the rules; "
+    "OUT/index.json holds every file's sha256."
 )
 EPILOG = """\
 examples:
@@ -68,7 +72,8 @@ def run(args: argparse.Namespace) -> int:
     from toolkit.app_fixtures import CASES, write_fixtures
 
     written = write_fixtures(args.out, overwrite=args.overwrite)
-    print(f"wrote {len(written)} files for {len(CASES)} cases ({', '.join(CASES)}) in {args.out}")
+    print(f"wrote {len(written)} files in {args.out}: {len(CASES)} full-resolution cases "
+          f"({', '.join(CASES)}), packing/, manifests/, metrics.json, latency.json")
     return 0
 
 
