@@ -174,7 +174,7 @@ def test_profile_ios_app_dry_run_and_old_spelling(tmp_path, capsys):
     out = capsys.readouterr().out.splitlines()
     assert out[-2] == shlex.join([
         "xcrun", "devicectl", "device", "process", "launch", "--device", UDID,
-        "--terminate-existing", "dev.camkit.demo", "-camkitManifest", manifest.name,
+        "--terminate-existing", "dev.camkit.demo", "--", "-camkitManifest", manifest.name,
         "-camkitBackend", "coreml-gpu", "-camkitRuns", "10", "-camkitWarmup", "2",
         "-camkitStrict", "1", "-camkitOut", out[-1].split("/")[-1].split()[0]])
     assert cli.main(["profile", "run", str(manifest), "--on", "ios-app", "--device", UDID,

@@ -101,7 +101,7 @@ FOREIGN = [
     (["macos", "m.json", "--threads", "2"], "--threads", "host"),
     (["macos", "m.json", "--kernels", "xnnpack"], "--kernels", "host"),
     (["macos", "m.json", "--delegate", "gpu"], "--delegate", "android"),
-    (["static", "m.json", "--runs", "3"], "--runs", "host"),
+    (["static", "m.json", "--threads", "3"], "--threads", "host"),
     (["static", "m.json", "--device", "host_x86_avx2"], "--device", "estimate"),
     (["estimate", "m.json", "--device", "d", "--threads", "2"], "--threads", "host"),
     (["estimate", "m.json", "--device", "d", "--binary", "b"], "--binary", "android"),

@@ -85,8 +85,9 @@ class Devicectl:
                 "--source", remote, "--destination", local]
 
     def launch(self, arguments: list[str]) -> list[str]:
+        # "--": the app's own dash-prefixed arguments go to the app, not to devicectl's parser
         return ["xcrun", "devicectl", "device", "process", "launch", "--device", self.device,
-                "--terminate-existing", BUNDLE, *arguments]
+                "--terminate-existing", BUNDLE, "--", *arguments]
 
     def call(self, argv: list[str], timeout_s: float = STATE_TIMEOUT_S) -> tuple[int, str, str]:
         return self.executor(argv, timeout_s)
