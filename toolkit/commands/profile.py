@@ -118,6 +118,16 @@ def _host(args: argparse.Namespace) -> int:
     return 0
 
 
+def _emit_run(result, json_path: Path | None) -> int:
+    """A device run's result: printed and written; exit 1 (and the error on stderr) when the
+    run crashed, failed or was cut short."""
+    emit_profile(result, json_path)
+    if result.error is not None:
+        print(f"camkit: error: {result.error.kind}: {result.error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _android_arguments(p) -> None:
     add_manifest(p)
     add_android(p)
@@ -136,12 +146,7 @@ def _android(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run_text(plan, adb), end="")
         return 0
-    result = profile_android(plan, adb)
-    emit_profile(result, args.json)
-    if result.error is not None:
-        print(f"camkit: error: {result.error.kind}: {result.error.message}", file=sys.stderr)
-        return 1
-    return 0
+    return _emit_run(profile_android(plan, adb), args.json)
 
 
 def add_android_app(p) -> None:
@@ -180,12 +185,7 @@ def _android_app(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run_text(run_commands(plan, adb), "'profile android-app' issues"), end="")
         return 0
-    result = profile_android_app(plan, adb, args.timeout or RESULT_TIMEOUT_S)
-    emit_profile(result, args.json)
-    if result.error is not None:
-        print(f"camkit: error: {result.error.kind}: {result.error.message}", file=sys.stderr)
-        return 1
-    return 0
+    return _emit_run(profile_android_app(plan, adb, args.timeout or RESULT_TIMEOUT_S), args.json)
 
 
 def _ios_app_arguments(p) -> None:
@@ -219,12 +219,7 @@ def _ios_app(args: argparse.Namespace) -> int:
     if args.dry_run:
         print(dry_run_text(run_commands(plan, ctl), "'profile ios-app' issues"), end="")
         return 0
-    result = profile_ios_app(plan, ctl, args.timeout or RESULT_TIMEOUT_S)
-    emit_profile(result, args.json)
-    if result.error is not None:
-        print(f"camkit: error: {result.error.kind}: {result.error.message}", file=sys.stderr)
-        return 1
-    return 0
+    return _emit_run(profile_ios_app(plan, ctl, args.timeout or RESULT_TIMEOUT_S), args.json)
 
 
 def _macos_arguments(p) -> None:

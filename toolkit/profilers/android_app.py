@@ -59,10 +59,36 @@ class Bundle:
     uploads: tuple[Upload, ...]
 
 
-def bundle(manifest_path: Path) -> Bundle:
-    """The files one manifest brings, each checked against the sha256 the manifest records."""
-    from toolkit.artifacts import read_manifest, sha256_path
+def named_files(manifest_path: Path, manifest: dict) -> list[tuple[Path, str]]:
+    """(file, sha256) of everything a manifest names beside it: the artifact (a folder for a
+    Core ML package), its sample and a split by tiles' features artifact, each checked against
+    the sha256 the manifest records (the apps check them again on the phone)."""
+    from toolkit.artifacts import sha256_path
     from toolkit.publish import companions
+
+    folder = manifest_path.parent
+    named = [(folder / manifest["artifact"]["file"], manifest["artifact"]["sha256"])]
+    sample = manifest.get("sample") or {}
+    if "file" in sample:
+        named.append((folder / sample["file"], sample.get("sha256")))
+    entry = ((manifest.get("full_resolution") or {}).get("statistics") or {}).get("artifact")
+    named += [(path, entry.get("sha256")) for path in companions(manifest, folder)]
+    checked = []
+    for path, expected in named:
+        if not path.exists():
+            raise CamkitError(f"{path} is missing (named by {manifest_path.name}); re-export "
+                              "the artifact")
+        actual = sha256_path(path)
+        if expected is not None and actual != expected:
+            raise CamkitError(f"{path.name} no longer matches the sha256 in "
+                              f"{manifest_path.name}; re-export it before pushing")
+        checked.append((path, actual))
+    return checked
+
+
+def bundle(manifest_path: Path) -> Bundle:
+    """The files one manifest brings (``named_files``) and where each goes on the phone."""
+    from toolkit.artifacts import read_manifest, sha256_path
 
     manifest_path = Path(manifest_path)
     manifest = read_manifest(manifest_path)
@@ -70,25 +96,10 @@ def bundle(manifest_path: Path) -> Bundle:
     if fmt not in FORMATS:
         raise CamkitError(f"{manifest_path} is a {fmt} artifact; the Android app runs "
                           f"{' and '.join(FORMATS)} artifacts (Core ML runs in ios_demo/)")
-    folder = manifest_path.parent
-    named = [(folder / manifest["artifact"]["file"], manifest["artifact"]["sha256"])]
-    sample = manifest.get("sample") or {}
-    if "file" in sample:
-        named.append((folder / sample["file"], sample.get("sha256")))
-    entry = ((manifest.get("full_resolution") or {}).get("statistics") or {}).get("artifact")
-    for path in companions(manifest, folder):
-        named.append((path, entry.get("sha256")))
     uploads = [Upload(manifest_path, f"{ARTIFACTS}/{manifest_path.name}",
                       sha256_path(manifest_path))]
-    for path, expected in named:
-        if not path.is_file():
-            raise CamkitError(f"{path} is missing (named by {manifest_path.name}); re-export "
-                              "the artifact")
-        actual = sha256_path(path)
-        if expected is not None and actual != expected:
-            raise CamkitError(f"{path.name} no longer matches the sha256 in "
-                              f"{manifest_path.name}; re-export it before pushing")
-        uploads.append(Upload(path, f"{ARTIFACTS}/{path.name}", actual))
+    uploads += [Upload(path, f"{ARTIFACTS}/{path.name}", sha)
+                for path, sha in named_files(manifest_path, manifest)]
     return Bundle(manifest_path, fmt, manifest["artifact"]["sha256"], tuple(uploads))
 
 
@@ -184,12 +195,7 @@ class AppPlan:
 
 def plan_app_run(manifest_path: Path, backend: str, runs: int = 10, warmup: int = 2,
                  strict: bool = True) -> AppPlan:
-    if backend not in BACKENDS:
-        raise unknown("backend", backend, tuple(BACKENDS))
-    if runs < 1:
-        raise CamkitError(f"--runs must be at least 1, got {runs}")
-    if warmup < 0:
-        raise CamkitError(f"--warmup must be 0 or more, got {warmup}")
+    check_run(backend, tuple(BACKENDS), runs, warmup)
     b = bundle(manifest_path)
     if BACKENDS[backend] != b.format:
         fits = [k for k, v in BACKENDS.items() if v == b.format]
@@ -198,6 +204,15 @@ def plan_app_run(manifest_path: Path, backend: str, runs: int = 10, warmup: int 
                           f"{', '.join(fits)}")
     return AppPlan(b, backend, runs, warmup, strict,
                    f"{b.artifact_sha256[:12]}-{backend}.json")
+
+
+def check_run(backend: str, backends: tuple[str, ...], runs: int, warmup: int) -> None:
+    if backend not in backends:
+        raise unknown("backend", backend, backends)
+    if runs < 1:
+        raise CamkitError(f"--runs must be at least 1, got {runs}")
+    if warmup < 0:
+        raise CamkitError(f"--warmup must be 0 or more, got {warmup}")
 
 
 def start_argv(plan: AppPlan, adb: Adb) -> list[str]:
@@ -264,24 +279,28 @@ def _wait(plan: AppPlan, adb: Adb, timeout_s: float, sleep: Callable[[float], No
 
 def _no_result(plan: AppPlan, argv: list[str], state: str, timeout_s: float) -> ProfileResult:
     """A result with ``error`` set when the app wrote none (crash or timeout)."""
-    from toolkit.profilers.schema import Latency, ModelRef, Runtime
-
     if state == "gone":
         error = ProfileError("crashed", f"the app's process ended without writing "
                              f"{plan.out_name}; read 'adb logcat -s camkit' for why")
     else:
         error = ProfileError("truncated", f"no result after {timeout_s:g} s; the run may still "
                              "be going (lower --runs, or raise --timeout)")
-    b = plan.bundle
-    from toolkit.artifacts import read_manifest
+    return error_result(plan.bundle.manifest, _runtime(plan.backend), "camkit-android",
+                        plan.backend, argv, error)
 
-    manifest = read_manifest(b.manifest)
+
+def error_result(manifest_path: Path, runtime: str, tool: str, backend: str, argv: list[str],
+                 error: ProfileError) -> ProfileResult:
+    """What a run that brought back no result records: the artifact, where and how, why."""
+    from toolkit.artifacts import read_manifest
+    from toolkit.profilers.schema import Latency, ModelRef, Runtime
+
+    manifest = read_manifest(manifest_path)
     return ProfileResult(
-        kind="measured", runtime=Runtime(name=_runtime(plan.backend), tool="camkit-android",
-                                         options={"backend": plan.backend}),
+        kind="measured", runtime=Runtime(name=runtime, tool=tool, options={"backend": backend}),
         latency=Latency(), argv=argv, error=error,
-        model=ModelRef(sha256=b.artifact_sha256, format=b.format,
-                       precision=manifest["precision"], manifest=str(b.manifest)))
+        model=ModelRef(sha256=manifest["artifact"]["sha256"], format=manifest["format"],
+                       precision=manifest["precision"], manifest=str(manifest_path)))
 
 
 def _runtime(backend: str) -> str:

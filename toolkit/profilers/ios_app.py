@@ -29,7 +29,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from toolkit.errors import CamkitError, unknown
+from toolkit.errors import CamkitError
 from toolkit.profilers.android import TIMED_OUT, Upload
 from toolkit.profilers.schema import ProfileError, ProfileResult
 
@@ -114,28 +114,18 @@ class IosBundle:
 
 
 def bundle(manifest_path: Path) -> IosBundle:
-    """A Core ML manifest's files (the package file by file), checked against its sha256s."""
+    """A Core ML manifest's files (android_app.named_files; a package file by file)."""
     from toolkit.artifacts import read_manifest, sha256_path
+    from toolkit.profilers.android_app import named_files
 
     manifest_path = Path(manifest_path)
     manifest = read_manifest(manifest_path)
     if manifest["format"] != "coreml":
         raise CamkitError(f"{manifest_path} is a {manifest['format']} artifact; the iOS app runs "
                           "Core ML packages (LiteRT and ONNX run in android_demo/)")
-    folder = manifest_path.parent
-    package = folder / manifest["artifact"]["file"]
-    named = [(package, manifest["artifact"]["sha256"])]
-    sample = manifest.get("sample") or {}
-    if "file" in sample:
-        named.append((folder / sample["file"], sample.get("sha256")))
     uploads = [Upload(manifest_path, f"{ARTIFACTS}/{manifest_path.name}",
                       sha256_path(manifest_path))]
-    for path, expected in named:
-        if not path.exists():
-            raise CamkitError(f"{path} is missing (named by {manifest_path.name}); re-export it")
-        if expected is not None and sha256_path(path) != expected:
-            raise CamkitError(f"{path.name} no longer matches the sha256 in "
-                              f"{manifest_path.name}; re-export it before pushing")
+    for path, _ in named_files(manifest_path, manifest):
         files = [path] if path.is_file() else sorted(p for p in path.rglob("*") if p.is_file())
         for f in files:
             rel = f.name if f == path else f"{path.name}/{f.relative_to(path).as_posix()}"
@@ -211,12 +201,9 @@ class IosPlan:
 
 def plan_ios_run(manifest_path: Path, backend: str, runs: int = 10, warmup: int = 2,
                  strict: bool = True) -> IosPlan:
-    if backend not in BACKENDS:
-        raise unknown("backend", backend, tuple(BACKENDS))
-    if runs < 1:
-        raise CamkitError(f"--runs must be at least 1, got {runs}")
-    if warmup < 0:
-        raise CamkitError(f"--warmup must be 0 or more, got {warmup}")
+    from toolkit.profilers.android_app import check_run
+
+    check_run(backend, tuple(BACKENDS), runs, warmup)
     b = bundle(manifest_path)
     return IosPlan(b, backend, runs, warmup, strict, f"{b.artifact_sha256[:12]}-{backend}.json")
 
@@ -257,16 +244,9 @@ def profile_ios_app(plan: IosPlan, ctl: Devicectl, timeout_s: float = RESULT_TIM
 
 
 def _timed_out(plan: IosPlan, argv: list[str], timeout_s: float) -> ProfileResult:
-    from toolkit.artifacts import read_manifest
-    from toolkit.profilers.schema import Latency, ModelRef, Runtime
+    from toolkit.profilers.android_app import error_result
 
-    manifest = read_manifest(plan.bundle.manifest)
-    return ProfileResult(
-        kind="measured", runtime=Runtime(name="coreml", tool="camkit-ios",
-                                         options={"backend": plan.backend}),
-        latency=Latency(), argv=argv,
-        error=ProfileError("truncated", f"no result after {timeout_s:g} s; the app may have "
-                           "crashed (Xcode's Devices window has its log) or still be running "
-                           "(lower --runs, or raise --timeout)"),
-        model=ModelRef(sha256=plan.bundle.artifact_sha256, format="coreml",
-                       precision=manifest["precision"], manifest=str(plan.bundle.manifest)))
+    return error_result(plan.bundle.manifest, "coreml", "camkit-ios", plan.backend, argv,
+                        ProfileError("truncated", f"no result after {timeout_s:g} s; the app may "
+                                     "have crashed (Xcode's Devices window has its log) or still "
+                                     "be running (lower --runs, or raise --timeout)"))
