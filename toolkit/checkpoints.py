@@ -205,7 +205,7 @@ def _read_foreign_pth(src: Path) -> dict[str, torch.Tensor]:
             f"it may be truncated or another kind of file, or hold pickled code, which camkit "
             f"never loads; pass the official .pth file"
         ) from None
-    for key in ("params_ema", "params", "state_dict", "model", "net_g"):
+    for key in ("params_ema", "params", "state_dict", "model", "net_g", "generator"):
         if isinstance(raw, dict) and isinstance(raw.get(key), dict):
             raw = raw[key]
             break
@@ -218,15 +218,44 @@ def _read_foreign_pth(src: Path) -> dict[str, torch.Tensor]:
 SOURCE_FORMATS = ("pytorch", "tensorflow")
 
 
+def _official_files(model_id: str, files: dict[str, str], sources: list[Path]) -> dict[str, Path]:
+    """prefix -> path of each file of a release made of several (``IMPORT_FILES``): from one
+    folder holding them all, or from the files themselves, matched by name."""
+    names = " and ".join(files.values())
+    if len(sources) == 1 and sources[0].is_dir():
+        found = {prefix: sources[0] / name for prefix, name in files.items()}
+        absent = [p.name for p in found.values() if not p.is_file()]
+        if absent:
+            raise CamkitError(f"{sources[0]} holds no {' or '.join(absent)}; pass the folder of "
+                              f"the official {model_id} release ({names})")
+        return found
+    by_name = {name: prefix for prefix, name in files.items()}
+    found = {}
+    for src in sources:
+        if src.name not in by_name:
+            raise CamkitError(f"{src} is not one of the official {model_id} files; pass {names}, "
+                              f"or the folder holding them")
+        found[by_name[src.name]] = src
+    absent = [name for prefix, name in files.items() if prefix not in found]
+    if absent:
+        raise CamkitError(f"{model_id} imports {names} together; add {' and '.join(absent)}, or "
+                          f"pass the folder holding them")
+    return found
+
+
 def import_weights(
-    model_id: str, src: Path, out_dir: Path, variant: str | None, source_format: str = "pytorch"
+    model_id: str, src: Path | list[Path], out_dir: Path, variant: str | None,
+    source_format: str = "pytorch",
 ) -> Path:
     """Convert an official checkpoint into a camkit safetensors checkpoint; returns its path.
 
     ``source_format`` "pytorch": a .pth file, read weights-only, mapped by the model's
     ``import_state_dict``; "tensorflow": a TF checkpoint prefix (PREFIX.index + .data shards),
     read without TensorFlow (toolkit/tf_checkpoint.py), mapped by ``import_tf_variables``.
-    The output is written only after the weights loaded strictly into the model.
+    A model whose release is several .pth files names them in ``IMPORT_FILES`` (key prefix ->
+    file name); ``src`` is then those files or the folder holding them, and each file's keys
+    reach ``import_state_dict`` prefixed ``<prefix>.``. ``IMPORT_VARIANT`` is the default
+    variant. The output is written only after the weights loaded strictly into the model.
     """
     from toolkit import registry
     from toolkit.errors import unknown
@@ -234,10 +263,19 @@ def import_weights(
     mod = registry.model_module(model_id)
     if source_format not in SOURCE_FORMATS:
         raise unknown("source format", source_format, SOURCE_FORMATS)
-    src = Path(src)
+    sources = [Path(p) for p in src] if isinstance(src, (list, tuple)) else [Path(src)]
+    multi = getattr(mod, "IMPORT_FILES", None)
+    if len(sources) > 1 and multi is None:
+        raise CamkitError(f"{model_id} imports one checkpoint; pass a single source")
     if source_format == "tensorflow":
-        return _import_tensorflow(mod, model_id, src, out_dir, variant)
+        return _import_tensorflow(mod, model_id, sources[0], out_dir, variant)
+    if variant is None and hasattr(mod, "IMPORT_VARIANT"):
+        variant = mod.IMPORT_VARIANT  # the architecture the official weights have
     variant = registry.check_variant(model_id, variant)
+    if multi is not None:
+        return _import_files(mod, model_id, _official_files(model_id, multi, sources), out_dir,
+                             variant)
+    src = sources[0]
     takes_tf = hasattr(mod, "import_tf_variables")
     if not hasattr(mod, "import_state_dict"):
         if takes_tf:
@@ -256,6 +294,23 @@ def import_weights(
     _strict_load(net, state, str(src))
     out = Path(out_dir) / f"{model_id}-{variant}.safetensors"
     info = {"source": str(src), "source_sha256": sha256_path(src), "imported": True}
+    save_checkpoint(out, net.state_dict(), model_id, variant, info)
+    return out
+
+
+def _import_files(mod: ModuleType, model_id: str, files: dict[str, Path], out_dir: Path,
+                  variant: str) -> Path:
+    raw = {}
+    for prefix, path in files.items():
+        part = _read_foreign_pth(path)
+        check_finite(part, str(path), "get a clean copy of the official weights")
+        raw.update({f"{prefix}.{key}": value for key, value in part.items()})
+    state = mod.import_state_dict(raw)
+    net = mod.build(variant)
+    _strict_load(net, state, " + ".join(str(p) for p in files.values()))
+    out = Path(out_dir) / f"{model_id}-{variant}.safetensors"
+    info = {"source": {p.name: str(p) for p in files.values()},
+            "source_sha256": {p.name: sha256_path(p) for p in files.values()}, "imported": True}
     save_checkpoint(out, net.state_dict(), model_id, variant, info)
     return out
 

@@ -15,16 +15,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p = parser
     p.add_argument("model", help="model id, or the path of a model folder of your own")
     p.add_argument(
-        "source", type=Path,
+        "source", type=Path, nargs="+",
         help="official checkpoint: a .pth file, or with --from tensorflow the checkpoint prefix "
-        "(PREFIX for PREFIX.index + PREFIX.data-00000-of-00001)",
+        "(PREFIX for PREFIX.index + PREFIX.data-00000-of-00001); a release of several files "
+        "(inpaint_edgeconnect: EdgeModel_gen.pth InpaintingModel_gen.pth) takes them all, or "
+        "the folder holding them",
     )
     p.add_argument(
         "--from", dest="source_format", default="pytorch", choices=["pytorch", "tensorflow"],
         help="format of the official checkpoint (default: pytorch)",
     )
-    p.add_argument("--variant", help="variant the weights belong to (default: the model's "
-                   "default; with --from tensorflow the variant official weights fit)")
+    p.add_argument("--variant", help="variant the weights belong to (default: the variant "
+                   "the official weights fit where the model names one, else the model's "
+                   "default)")
     p.add_argument("--out", type=Path, required=True, help="output folder")
 
 
