@@ -2,8 +2,9 @@
 code, random-init, saved in the official file layout, imported with ``camkit import-weights`` and
 compared output for output with camkit's graph (issue 19).
 
-``--official-code DIR``: a checkout of the authors' repository that you fetched (it is imported by
-path at run time, never copied into camkit). Per model (``PARITY``, model id -> function):
+``--official-code MODEL=DIR`` (repeatable, one per model): a checkout of the authors' repository
+that you fetched (imported by path at run time, never copied into camkit). Per model (``PARITY``,
+model id -> function):
 
 * ``inpaint_edgeconnect`` (DIR = a checkout of github.com/knazeri/edge-connect): EdgeGenerator
   (spectral norm, one power iteration in train mode so u and v are not their init) and
@@ -14,9 +15,19 @@ path at run time, never copied into camkit). Per model (``PARITY``, model id -> 
   camkit's in-graph edges vs ``camkit``'s graph (wiring parity), and fed the official Canny
   (skimage, sigma 2, masked) vs camkit's graph on a photo with a hole (edge F1 and output
   agreement in the hole; random weights, so this measures the edges' effect, not quality).
+* ``deblur_nafnet`` (DIR = a checkout of github.com/megvii-research/NAFNet): their ``NAFNet``
+  (``basicsr/models/archs/NAFNet_arch.py``) built with the configuration camkit's ``paper``
+  claims (GoPro width 32: enc 1/1/1/28, middle 1, dec 1/1/1/1), seed 0, with beta / gamma
+  (zero at init: every block would be the identity) and the LayerNorm2d weights and biases
+  perturbed; saved as ``{'params': state_dict}`` (the layout of ``NAFNet-GoPro-width32.pth``);
+  imported with ``camkit import-weights`` (default variant: paper); compared at 256x256 (their
+  pad to a multiple of 16 is a no-op) and at 250x250 (their pad + crop vs camkit's graph on the
+  input zero-padded by the caller, as camkit's graph has no in-graph pad).
 
-    .venv/bin/python benchmarks/importers.py --official-code ~/src/edge-connect
-    ... --models inpaint_edgeconnect      # one model's section (the only one so far)
+    .venv/bin/python benchmarks/importers.py
+        --official-code inpaint_edgeconnect=~/src/edge-connect
+        --official-code deblur_nafnet=~/src/NAFNet              (one command line)
+    ... --official-code deblur_nafnet=~/src/NAFNet --out /tmp/nafnet.md   # one model's section
 
 Writes benchmarks/importers.md.
 """
@@ -139,8 +150,100 @@ def edgeconnect(code: Path) -> tuple[list[dict], list[str]]:
     return results, commands
 
 
-#: model id -> function(official code dir) -> (rows, camkit commands); NAFNet, Blur2Blur to come
-PARITY = {"inpaint_edgeconnect": edgeconnect}
+def _nafnet_arch(code: Path):
+    """The authors' ``basicsr/models/archs/NAFNet_arch.py`` (and the ``arch_util`` /
+    ``local_arch`` it imports) from the checkout at ``code``, without running basicsr's package
+    ``__init__`` files (they import every arch, model, dataset, cv2, torchvision, lmdb...): the
+    three packages are bare module objects pointing at the checkout's folders, and
+    ``basicsr.utils`` is a stand-in with the one name ``arch_util`` imports (``get_root_logger``,
+    used there only in commented-out code). sys.modules is restored afterwards."""
+    import logging
+    import types
+
+    arch = code / "basicsr" / "models" / "archs" / "NAFNet_arch.py"
+    if not arch.is_file():
+        raise SystemExit(f"{arch} not found; pass deblur_nafnet=DIR, DIR a checkout of "
+                         "github.com/megvii-research/NAFNet")
+    packages = ("basicsr", "basicsr.models", "basicsr.models.archs")
+    names = (*packages, "basicsr.utils",
+             *(f"basicsr.models.archs.{m}" for m in ("arch_util", "local_arch", "NAFNet_arch")))
+    saved = {n: sys.modules.pop(n, None) for n in names}
+    try:
+        for name in packages:
+            package = types.ModuleType(name)
+            package.__path__ = [str(code.joinpath(*name.split(".")))]
+            sys.modules[name] = package
+        utils = types.ModuleType("basicsr.utils")
+        utils.get_root_logger = lambda *a, **k: logging.getLogger("basicsr")
+        sys.modules["basicsr.utils"] = utils
+        return importlib.import_module("basicsr.models.archs.NAFNet_arch")
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+
+
+def nafnet(code: Path) -> tuple[list[dict], list[str]]:
+    from toolkit.models.deblur_nafnet import model as nf
+
+    official = _nafnet_arch(code)
+    config = nf.VARIANTS["paper"]  # the official GoPro width-32 network, as camkit claims
+    torch.manual_seed(0)
+    theirs = official.NAFNet(img_channel=3, width=config["width"],
+                             middle_blk_num=config["middle_blocks"],
+                             enc_blk_nums=list(config["enc_blocks"]),
+                             dec_blk_nums=list(config["dec_blocks"])).eval()
+    gen = torch.Generator().manual_seed(0)
+    with torch.no_grad():  # beta = gamma = 0 and norms at 1 / 0 would hide whole blocks
+        for name, p in theirs.named_parameters():
+            if name.endswith(("beta", "gamma")):
+                p.copy_(torch.empty(p.shape).uniform_(-0.5, 0.5, generator=gen))
+            elif ".norm" in name:
+                base = 1.0 if name.endswith("weight") else 0.0
+                p.copy_(base + torch.empty(p.shape).uniform_(-0.3, 0.3, generator=gen))
+    commands = []
+    with tempfile.TemporaryDirectory() as tmp:
+        release, out = Path(tmp) / "NAFNet-GoPro-width32.pth", Path(tmp) / "ckpt"
+        torch.save({"params": theirs.state_dict()}, release)  # the release's layout
+        argv = camkit("import-weights", "deblur_nafnet", str(release), "--out", str(out))
+        commands.append(" ".join(argv).replace(tmp, "TMP"))
+        net = nf.build("paper", out / "deblur_nafnet-paper.safetensors").eval()
+    rows = []
+    gen = torch.Generator().manual_seed(1)
+    with torch.no_grad():
+        x0 = torch.rand(1, 3, SIZE_PX, SIZE_PX, generator=gen)
+        ref = theirs(x0)
+        rows.append(("NAFNet (paper, GoPro width 32)", f"3x{SIZE_PX}x{SIZE_PX} uniform "
+                     "(their pad to 16: a no-op)", _max_abs(ref, net(x0))))
+        size = SIZE_PX - 6  # their forward pads to a multiple of 16 and crops
+        x = torch.rand(1, 3, size, size, generator=gen)
+        pad = -size % net.size_multiple
+        ours = net(torch.nn.functional.pad(x, (0, pad, 0, pad)))[..., :size, :size]
+        rows.append(("NAFNet, their pad + crop vs the caller padding camkit's graph",
+                     f"3x{size}x{size} uniform, zero pad to {size + pad}",
+                     _max_abs(theirs(x), ours)))
+        scale = float((ref - x0).abs().max())  # the net's correction (output minus input)
+    results = [{"part": p, "input": i, "max_abs": v, "ok": v <= BUDGET_MAX_ABS}
+               for p, i, v in rows]
+    results.append({"part": "what is compared", "input": f"3x{SIZE_PX}x{SIZE_PX}",
+                    "note": f"the official net's correction (output - input) reaches max abs "
+                    f"{scale:.2f} (beta, gamma ~ U(-0.5, 0.5), LayerNorm2d weights 1 +- 0.3, "
+                    "biases +- 0.3: no block is the identity)"})
+    arch = code / "basicsr" / "models" / "archs" / "NAFNet_arch.py"
+    sha = hashlib.sha256(arch.read_bytes()).hexdigest()
+    commit = _git_commit(code)
+    results.append({"part": "official code", "input": "basicsr/models/archs/NAFNet_arch.py",
+                    "note": f"sha256 {sha}" + (f", commit {commit}" if commit else "")})
+    return results, commands
+
+
+#: model id -> function(official code dir) -> (rows, camkit commands); Blur2Blur to come
+PARITY = {"inpaint_edgeconnect": edgeconnect, "deblur_nafnet": nafnet}
+#: the authors' repository each model's DIR is a checkout of
+OFFICIAL_REPO = {"inpaint_edgeconnect": "github.com/knazeri/edge-connect",
+                 "deblur_nafnet": "github.com/megvii-research/NAFNet"}
 
 
 def _report(sections: dict[str, tuple[list[dict], list[str]]], argv: list[str]) -> str:
@@ -164,15 +267,29 @@ def _report(sections: dict[str, tuple[list[dict], list[str]]], argv: list[str]) 
     return "\n".join(lines)
 
 
+def _official_code(value: str) -> tuple[str, Path]:
+    """``MODEL=DIR`` -> (model id, DIR)."""
+    model_id, sep, folder = value.partition("=")
+    if not sep or model_id not in PARITY or not folder:
+        raise argparse.ArgumentTypeError(
+            f"{value!r}: pass MODEL=DIR, MODEL one of {', '.join(PARITY)} "
+            f"({'; '.join(f'{m}: {r}' for m, r in OFFICIAL_REPO.items())})")
+    return model_id, Path(folder).expanduser()
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--official-code", type=Path, required=True,
-                        help="the authors' checkout (edge-connect for inpaint_edgeconnect)")
-    parser.add_argument("--models", nargs="+", choices=list(PARITY), default=list(PARITY))
+    parser = argparse.ArgumentParser(
+        description=" ".join(__doc__.split("\n\n")[0].split()))
+    parser.add_argument("--official-code", type=_official_code, action="append", required=True,
+                        metavar="MODEL=DIR",
+                        help="DIR: a checkout of the authors' code for MODEL ("
+                        + "; ".join(f"{m}: {r}" for m, r in OFFICIAL_REPO.items())
+                        + "); repeatable, one section of the report per model given")
     parser.add_argument("--out", type=Path, default=REPO / "benchmarks" / "importers.md")
     args = parser.parse_args(argv)
+    code = dict(args.official_code)
     torch.set_num_threads(2)
-    sections = {m: PARITY[m](args.official_code.expanduser()) for m in args.models}
+    sections = {m: PARITY[m](code[m]) for m in PARITY if m in code}
     shown = ["benchmarks/importers.py", *(sys.argv[1:] if argv is None else argv)]
     text = _report(sections, shown)
     args.out.write_text(text)

@@ -34,7 +34,8 @@ Export choices (each the same function as the paper's, written so every converte
   variants), so the graph has no size-dependent pad and no output crop.
 
 Parameter names follow the official checkpoint except ``sca.1`` -> ``sca.conv`` and
-``ups.N.0`` -> ``ups.N.conv``; ``import_state_dict`` renames them (paper variant).
+``ups.N.0`` -> ``ups.N.conv``; ``import_state_dict`` renames them (paper variant). The import
+matches the authors' code output for output (max abs 6e-7, benchmarks/importers.md).
 """
 
 from __future__ import annotations
@@ -250,6 +251,10 @@ def build(variant: str, checkpoint: str | Path | None = None) -> NAFNet:
     if checkpoint is not None:
         load_weights(net, checkpoint, SPEC.model_id, variant)
     return net
+
+
+#: the variant the official weights fit (``camkit import-weights deblur_nafnet X.pth --out D``)
+IMPORT_VARIANT = "paper"
 
 
 def import_state_dict(raw: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
