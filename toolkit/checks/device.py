@@ -59,7 +59,7 @@ def check_device_results(target: Path, results_dir: Path) -> tuple[list[DeviceRo
     from toolkit.artifacts import read_manifest
     from toolkit.profilers.compare import load_results
     from toolkit.publish import scan
-    from toolkit.report import find_profiles, target_label
+    from toolkit.report import find_profiles
 
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
@@ -92,12 +92,17 @@ def check_device_results(target: Path, results_dir: Path) -> tuple[list[DeviceRo
         worst = result.app.worst_parity_db()
         max_abs = max((p.max_abs for p in result.app.parity or []), default=None)
         rows.append(DeviceRow(manifest_path.name.removesuffix(".manifest.json"),
-                              target_label(result).split(" · ")[0], result.app.backend, worst,
+                              _device(result), result.app.backend, worst,
                               max_abs, _budget(manifest), problem, str(path)))
     if not rows:
         raise CamkitError(f"no app result under {results_dir} names an artifact under {target}; "
                           "" + ("; ".join(notes) if notes else "run camkit profile android-app"))
     return sorted(rows, key=lambda r: (r.artifact, r.device, r.backend)), notes
+
+
+def _device(result) -> str:
+    d = result.device
+    return (d.model or d.soc or "device") if d is not None else "device"
 
 
 def _db(value: float | None) -> str:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 NAME = "app"
-HELP = "push artifacts into the Android app; golden fixtures for the apps' cores"
+HELP = "push artifacts into the Android or iOS app; golden fixtures for the apps' cores"
 DESCRIPTION = (
     "Helpers for the apps in this repo (android_demo/, ios_demo/). 'push' copies artifacts "
     "with their manifests, samples and features artifacts into the camkit Android app's "

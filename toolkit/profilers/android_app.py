@@ -241,10 +241,11 @@ def run_commands(plan: AppPlan, adb: Adb) -> list[list[str]]:
             adb.argv("pull", remote, "RESULT_JSON")]
 
 
-def dry_run_text(commands: list[list[str]], what: str) -> str:
-    lines = [f"# adb commands {what} on a phone that holds none of the files yet; a push is "
-             "skipped when sha256sum on the phone matches"]
-    return "\n".join([*lines, *(shlex.join(argv) for argv in commands)]) + "\n"
+def dry_run_text(commands: list[list[str]], what: str,
+                 header: str = "# adb commands {what} on a phone that holds none of the files "
+                 "yet; a push is skipped when sha256sum on the phone matches") -> str:
+    """``--dry-run``'s listing: a comment line, then one shell-quoted command per line."""
+    return "\n".join([header.format(what=what), *map(shlex.join, commands)]) + "\n"
 
 
 def profile_android_app(plan: AppPlan, adb: Adb, timeout_s: float = RESULT_TIMEOUT_S,

@@ -214,9 +214,11 @@ def run_commands(plan: IosPlan, ctl: Devicectl) -> list[list[str]]:
 
 
 def dry_run_text(commands: list[list[str]], what: str) -> str:
-    lines = [f"# xcrun devicectl commands {what} on an iPhone that holds none of the files "
-             "yet; a file is skipped when camkit's index on the phone has its sha256"]
-    return "\n".join([*lines, *(shlex.join(argv) for argv in commands)]) + "\n"
+    from toolkit.profilers import android_app
+
+    return android_app.dry_run_text(
+        commands, what, "# xcrun devicectl commands {what} on an iPhone that holds none of the "
+        "files yet; a file is skipped when camkit's index on the phone has its sha256")
 
 
 def profile_ios_app(plan: IosPlan, ctl: Devicectl, timeout_s: float = RESULT_TIMEOUT_S,
